@@ -1,0 +1,1 @@
+"""Storage: the engine and sessions, the SQLModel tables, Alembic migrations."""

@@ -1,0 +1,147 @@
+"""The tables. Every change here comes with an Alembic migration in migrations/versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.store.types import UTCDateTime
+
+ROLES = ("learner", "family", "teacher", "admin")
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Person(SQLModel, table=True):
+    """Anyone who talks to Coach; one person may have several channel identities."""
+
+    __tablename__ = "people"
+
+    id: int | None = Field(default=None, primary_key=True)
+    role: str = Field(default="learner", sa_column=Column(String(16), nullable=False))
+    name: str | None = Field(default=None, sa_column=Column(String(128)))
+    locale: str = Field(default="en", sa_column=Column(String(8), nullable=False))
+    timezone: str = Field(default="UTC", sa_column=Column(String(64), nullable=False))
+    # No reminders or nudges before this time (/pause).
+    paused_until: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class ChannelIdentity(SQLModel, table=True):
+    """(channel, external id) → a person: a Telegram chat, a Slack user, a web cookie."""
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_identity_channel_ext"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(sa_column=Column(String(16), nullable=False))
+    external_id: str = Field(sa_column=Column(String(128), nullable=False))
+    person_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    # The platform refused us for good (the person blocked the bot): stop sending.
+    unreachable: bool = Field(default=False)
+    created_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+
+
+class Conversation(SQLModel, table=True):
+    """Where a person is in the dialog: a plain JSON-able value any replica can continue."""
+
+    __tablename__ = "conversations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False, unique=True
+        )
+    )
+    flow: str | None = Field(default=None, sa_column=Column(String(64)))
+    step: str | None = Field(default=None, sa_column=Column(String(64)))
+    slots: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    stack: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    # Engine bookkeeping (misses, a pending resume offer, the expected input).
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Optimistic lock: a write names the version it read, so two replicas cannot both win.
+    version: int = Field(default=0)
+    updated_at: datetime = _utc()
+
+
+class InboxMessage(SQLModel, table=True):
+    """Each inbound message once: a redelivery finds its row and gets the same replies."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", "message_id", name="uq_inbox_message"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(sa_column=Column(String(16), nullable=False))
+    external_id: str = Field(sa_column=Column(String(128), nullable=False))
+    message_id: str = Field(sa_column=Column(String(128), nullable=False))
+    person_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("people.id", ondelete="CASCADE"), index=True),
+    )
+    replies: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = _utc(index=True)
+
+
+class MessageLog(SQLModel, table=True):
+    """What was said, both ways; kept for COACH_MESSAGE_RETENTION_DAYS, erased with the person."""
+
+    __tablename__ = "message_log"
+    __table_args__ = (Index("ix_message_log_person_at", "person_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False)
+    )
+    direction: str = Field(sa_column=Column(String(3), nullable=False))  # "in" or "out"
+    channel: str = Field(sa_column=Column(String(16), nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    buttons: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    created_at: datetime = _utc(index=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to push to a platform: written in the turn's transaction, sent after it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    identity_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("channel_identities.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Deterministic for proactive messages (digest:{class}:{iso week}) so every replica
+    # may schedule them and each goes out once.
+    dedupe_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    status: str = Field(default="pending", sa_column=Column(String(10), nullable=False))
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _utc()
+    lease_until: datetime | None = _utc(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(String(500)))
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(nullable=True)
+
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
