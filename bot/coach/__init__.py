@@ -1,0 +1,1 @@
+"""The coaching domain: people and their data, the actions flows call."""

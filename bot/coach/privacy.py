@@ -1,0 +1,130 @@
+"""A person's data: everything we hold about them (export), and erasing it (forget)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.store.models import (
+    ChannelIdentity,
+    Conversation,
+    InboxMessage,
+    MessageLog,
+    OutboxMessage,
+    Person,
+)
+
+EXPORT_SCHEMA = "coach.export/v1"
+
+
+async def find_person(session: AsyncSession, channel: str, external_id: str) -> Person | None:
+    identity = (
+        await session.exec(
+            select(ChannelIdentity).where(
+                ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+            )
+        )
+    ).first()
+    if identity is None:
+        return None
+    return await session.get(Person, identity.person_id)
+
+
+async def export_person(
+    session: AsyncSession,
+    person: Person,
+    expect_of: Callable[[Conversation | None], dict[str, Any]],
+) -> dict[str, Any]:
+    """Everything stored about one person, as the JSON /mydata and the API send.
+
+    `expect_of` tells what the conversation waits for (the dialog engine knows).
+    """
+    assert person.id is not None
+    identities = (
+        await session.exec(select(ChannelIdentity).where(ChannelIdentity.person_id == person.id))
+    ).all()
+    conversation = (
+        await session.exec(select(Conversation).where(Conversation.person_id == person.id))
+    ).first()
+    messages = (
+        await session.exec(
+            select(MessageLog)
+            .where(MessageLog.person_id == person.id)
+            .order_by(col(MessageLog.created_at), col(MessageLog.id))
+        )
+    ).all()
+    return {
+        "schema": EXPORT_SCHEMA,
+        "person": {
+            "id": person.id,
+            "role": person.role,
+            "name": person.name,
+            "locale": person.locale,
+            "timezone": person.timezone,
+            "paused_until": _iso(person.paused_until),
+            "created_at": _iso(person.created_at),
+        },
+        "identities": [
+            {"channel": i.channel, "external_id": i.external_id, "created_at": _iso(i.created_at)}
+            for i in identities
+        ],
+        "conversation": {
+            "flow": conversation.flow if conversation else None,
+            "step": conversation.step if conversation else None,
+            "expect": expect_of(conversation),
+            "slots": dict(conversation.slots) if conversation else {},
+            "updated_at": _iso(conversation.updated_at) if conversation else None,
+        },
+        # Filled by the coaching, catalog and school issues; present from the start so
+        # integrations can rely on the shape.
+        "goals": [],
+        "checkins": [],
+        "interests": [],
+        "recommendations": [],
+        "messages": [
+            {
+                "direction": m.direction,
+                "channel": m.channel,
+                "text": m.text,
+                "buttons": m.buttons,
+                "at": _iso(m.created_at),
+            }
+            for m in messages
+        ],
+    }
+
+
+async def erase_person(session: AsyncSession, person: Person) -> None:
+    """Delete the person and every row about them (foreign keys cascade, but we do not
+    rely on SQLite having them on: each table is cleared explicitly)."""
+    pid = person.id
+    identity_ids = select(ChannelIdentity.id).where(ChannelIdentity.person_id == pid)
+    await session.exec(
+        delete(OutboxMessage).where(col(OutboxMessage.identity_id).in_(identity_ids))
+    )
+    await session.exec(delete(MessageLog).where(col(MessageLog.person_id) == pid))
+    await session.exec(delete(InboxMessage).where(col(InboxMessage.person_id) == pid))
+    await session.exec(delete(Conversation).where(col(Conversation.person_id) == pid))
+    await session.exec(delete(ChannelIdentity).where(col(ChannelIdentity.person_id) == pid))
+    await session.exec(delete(Person).where(col(Person.id) == pid))
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def recent_messages(session: AsyncSession, person: Person, limit: int) -> list[MessageLog]:
+    """The newest `limit` messages both ways, oldest first (for a chat window)."""
+    rows = (
+        await session.exec(
+            select(MessageLog)
+            .where(MessageLog.person_id == person.id)
+            .order_by(col(MessageLog.created_at).desc(), col(MessageLog.id).desc())
+            .limit(limit)
+        )
+    ).all()
+    return list(reversed(rows))

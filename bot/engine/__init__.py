@@ -1,0 +1,1 @@
+"""The dialog engine: flows as data, the turn runtime, understanding, rendering, locales."""

@@ -1,0 +1,68 @@
+"""Named Python actions a flow can run: what data alone cannot do.
+
+The coaching domain registers its actions here (bot/coach); the engine only
+knows their names, the slots they promise to set, and how to call them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.engine.messages import Reply
+from bot.store.models import Person
+
+
+@dataclass(slots=True)
+class ActionContext:
+    """What an action may read and change during one turn (all in the turn's transaction)."""
+
+    session: AsyncSession
+    person: Person
+    slots: dict[str, Any]
+    args: Mapping[str, Any]
+    now: datetime
+    render: Callable[[str, Mapping[str, Any]], str]
+    replies: list[Reply] = field(default_factory=list)
+
+    @property
+    def locale(self) -> str:
+        return self.person.locale
+
+    def say(self, key: str, **params: Any) -> None:
+        """Add a message from the catalog, in the person's language."""
+        self.replies.append(Reply(self.render(key, params)))
+
+
+Action = Callable[[ActionContext], Awaitable[None]]
+
+
+class ActionRegistry:
+    """name → action, with the slots each action sets (so `dialogs check` knows them)."""
+
+    def __init__(self) -> None:
+        self._actions: dict[str, Action] = {}
+        self._sets: dict[str, tuple[str, ...]] = {}
+
+    def register(self, name: str, sets: Collection[str] = ()) -> Callable[[Action], Action]:
+        def decorate(fn: Action) -> Action:
+            if name in self._actions:
+                raise ValueError(f"action {name!r} registered twice")
+            self._actions[name] = fn
+            self._sets[name] = tuple(sets)
+            return fn
+
+        return decorate
+
+    def get(self, name: str) -> Action:
+        return self._actions[name]
+
+    def names(self) -> set[str]:
+        return set(self._actions)
+
+    def slots(self) -> Mapping[str, tuple[str, ...]]:
+        return dict(self._sets)

@@ -1,0 +1,336 @@
+"""One persisted turn: the inbox row, the person, the dialog step, the log and the outbox.
+
+Everything a turn writes commits in one transaction, so a crash loses nothing
+acknowledged. A repeated message id returns the replies stored with the first
+delivery and changes nothing. Two messages from one person never interleave:
+inside a process they queue on a per-identity lock; across replicas the
+conversation row is locked (PostgreSQL) or the database has one writer
+(SQLite), and its version is checked on write, so a loser retries its turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.coach import privacy
+from bot.engine.messages import Inbound, TurnResult
+from bot.engine.runtime import Dialog, DialogState
+from bot.store.db import Database
+from bot.store.models import (
+    ChannelIdentity,
+    Conversation,
+    InboxMessage,
+    MessageLog,
+    OutboxMessage,
+    Person,
+)
+
+log = logging.getLogger(__name__)
+
+# A turn that lost a race (another replica wrote the conversation first, or
+# created the same person) runs again; more than a handful of losses in a row
+# means something else is wrong.
+MAX_ATTEMPTS = 6
+
+
+class ConversationConflict(Exception):
+    """Another writer changed the conversation since this turn read it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """What a new person starts with."""
+
+    locale: str = "en"
+    timezone: str = "UTC"
+
+
+class TurnService:
+    """Runs turns for every channel; channels call `handle` and render what comes back."""
+
+    def __init__(
+        self,
+        db: Database,
+        dialog: Dialog,
+        clock: Clock,
+        *,
+        defaults: Defaults | None = None,
+        push_channels: Collection[str] = (),
+        after_commit: Callable[[list[int]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.db = db
+        self.dialog = dialog
+        self.clock = clock
+        self.defaults = defaults or Defaults()
+        # Channels whose replies are pushed by a platform call (Telegram, Slack)
+        # get outbox rows; the web, the API and the console answer in the response.
+        self.push_channels = frozenset(push_channels)
+        self.after_commit = after_commit
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._waiting: dict[tuple[str, str], int] = {}
+
+    @asynccontextmanager
+    async def _serialised(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiting[key] -= 1
+            if self._waiting[key] == 0:
+                del self._waiting[key]
+                del self._locks[key]
+
+    async def handle(self, inbound: Inbound) -> TurnResult:
+        """Run one turn and return its replies (or the stored ones for a redelivery)."""
+        async with self._serialised((inbound.channel, inbound.external_id)):
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                try:
+                    result, outbox_ids = await self._attempt(inbound)
+                except (IntegrityError, ConversationConflict) as exc:
+                    retry_reason = type(exc).__name__
+                except DBAPIError as exc:
+                    if not _is_transient(exc):
+                        raise
+                    retry_reason = type(exc.orig).__name__ if exc.orig else "DBAPIError"
+                else:
+                    if outbox_ids and self.after_commit is not None:
+                        await self.after_commit(outbox_ids)
+                    return result
+                log.info("turn retried", extra={"attempt": attempt, "reason": retry_reason})
+                # Jitter so two replicas that collided do not collide again in step.
+                await asyncio.sleep(random.uniform(0, 0.01 * attempt))
+            raise ConversationConflict(f"gave up after {MAX_ATTEMPTS} attempts")
+
+    async def _attempt(self, inbound: Inbound) -> tuple[TurnResult, list[int]]:
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            identity = (
+                await session.exec(
+                    select(ChannelIdentity).where(
+                        ChannelIdentity.channel == inbound.channel,
+                        ChannelIdentity.external_id == inbound.external_id,
+                    )
+                )
+            ).first()
+            person: Person | None = None
+            conversation: Conversation | None = None
+            if identity is not None:
+                person = await session.get(Person, identity.person_id)
+                query = select(Conversation).where(Conversation.person_id == identity.person_id)
+                if self.db.is_postgres:
+                    # Replicas queue here, one turn per person at a time.
+                    query = query.with_for_update()
+                conversation = (await session.exec(query)).first()
+
+            # The inbox check comes after the row lock, so a redelivery racing
+            # the first delivery sees its committed replies.
+            stored = (
+                await session.exec(
+                    select(InboxMessage).where(
+                        InboxMessage.channel == inbound.channel,
+                        InboxMessage.external_id == inbound.external_id,
+                        InboxMessage.message_id == inbound.message_id,
+                    )
+                )
+            ).first()
+            if stored is not None:
+                return TurnResult.from_json(stored.replies, duplicate=True), []
+
+            first_contact = False
+            if identity is None or person is None:
+                person, identity = await self._new_person(session, inbound)
+                first_contact = True
+            if conversation is None:
+                assert person.id is not None
+                conversation = Conversation(person_id=person.id, updated_at=now)
+                session.add(conversation)
+                await session.flush()
+                first_contact = True
+
+            state = DialogState(
+                flow=conversation.flow,
+                step=conversation.step,
+                slots=copy.deepcopy(conversation.slots),
+                stack=copy.deepcopy(conversation.stack),
+                meta=copy.deepcopy(conversation.meta),
+            )
+            out = await self.dialog.turn(
+                state,
+                text=inbound.text or "",
+                button=inbound.button,
+                person=person,
+                session=session,
+                now=now,
+                last_active=None if first_contact else conversation.updated_at,
+                first_contact=first_contact,
+            )
+            result = TurnResult(replies=out.replies, expect=out.expect)
+
+            written = await session.exec(
+                update(Conversation)
+                .where(
+                    col(Conversation.id) == conversation.id,
+                    col(Conversation.version) == conversation.version,
+                )
+                .values(
+                    flow=state.flow,
+                    step=state.step,
+                    slots=state.slots,
+                    stack=state.stack,
+                    meta=state.meta,
+                    version=conversation.version + 1,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if written.rowcount != 1:
+                raise ConversationConflict(f"conversation {conversation.id}")
+
+            identity.last_seen_at = now
+            person.updated_at = now
+            assert person.id is not None
+            assert identity.id is not None
+            via = inbound.via or inbound.channel
+            rows: list[Any] = [
+                MessageLog(
+                    person_id=person.id,
+                    direction="in",
+                    channel=via,
+                    text=out.heard,
+                    created_at=now,
+                )
+            ]
+            rows.extend(
+                MessageLog(
+                    person_id=person.id,
+                    direction="out",
+                    channel=via,
+                    text=reply.text,
+                    buttons=[b.to_json() for b in reply.buttons],
+                    created_at=now,
+                )
+                for reply in result.replies
+            )
+            rows.append(
+                InboxMessage(
+                    channel=inbound.channel,
+                    external_id=inbound.external_id,
+                    message_id=inbound.message_id,
+                    person_id=person.id,
+                    replies=result.to_json(),
+                    received_at=now,
+                )
+            )
+            outbox: list[OutboxMessage] = []
+            if inbound.channel in self.push_channels:
+                for index, reply in enumerate(result.replies):
+                    outbox.append(
+                        OutboxMessage(
+                            identity_id=identity.id,
+                            payload={"reply": reply.to_json(), "expect": result.expect.to_json()},
+                            dedupe_key=f"reply:{inbound.channel}:{inbound.external_id}:"
+                            f"{inbound.message_id}:{index}",
+                            next_attempt_at=now,
+                            created_at=now,
+                        )
+                    )
+            session.add_all(rows + outbox)
+            await session.flush()
+            return result, [row.id for row in outbox if row.id is not None]
+
+    def _expect_of(self, conversation: Conversation | None) -> dict[str, Any]:
+        if conversation is None:
+            return {"type": "none", "slot": None}
+        state = DialogState(
+            conversation.flow,
+            conversation.step,
+            dict(conversation.slots),
+            list(conversation.stack),
+            dict(conversation.meta),
+        )
+        return self.dialog.expected(state).to_json()
+
+    async def export(self, channel: str, external_id: str) -> dict[str, Any] | None:
+        """Everything stored about the person behind an identity, or None if unknown."""
+        async with self.db.reading() as session:
+            person = await privacy.find_person(session, channel, external_id)
+            if person is None:
+                return None
+            return await privacy.export_person(session, person, self._expect_of)
+
+    async def erase(self, channel: str, external_id: str) -> bool:
+        """Erase the person behind an identity; False if there was none."""
+        async with self._serialised((channel, external_id)), self.db.transaction() as session:
+            person = await privacy.find_person(session, channel, external_id)
+            if person is None:
+                return False
+            await privacy.erase_person(session, person)
+            return True
+
+    async def history(self, channel: str, external_id: str, limit: int = 50) -> dict[str, Any]:
+        """The recent chat for a chat window, and what the conversation expects now."""
+        async with self.db.reading() as session:
+            person = await privacy.find_person(session, channel, external_id)
+            if person is None:
+                return {"messages": [], "expect": {"type": "none", "slot": None}}
+            rows = await privacy.recent_messages(session, person, limit)
+            conversation = (
+                await session.exec(select(Conversation).where(Conversation.person_id == person.id))
+            ).first()
+            return {
+                "messages": [
+                    {"direction": m.direction, "text": m.text, "buttons": m.buttons} for m in rows
+                ],
+                "expect": self._expect_of(conversation),
+            }
+
+    async def _new_person(
+        self, session: AsyncSession, inbound: Inbound
+    ) -> tuple[Person, ChannelIdentity]:
+        now = self.clock.now()
+        person = Person(
+            role="learner",
+            name=(inbound.display_name or None),
+            locale=self.defaults.locale,
+            timezone=self.defaults.timezone,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(person)
+        await session.flush()
+        assert person.id is not None
+        identity = ChannelIdentity(
+            channel=inbound.channel,
+            external_id=inbound.external_id,
+            person_id=person.id,
+            created_at=now,
+            last_seen_at=now,
+        )
+        session.add(identity)
+        # A concurrent first message from the same identity fails here, and retries.
+        await session.flush()
+        return person, identity
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    """Deadlocks, serialisation failures and SQLite's busy lock are worth a retry."""
+    text = f"{type(exc.orig).__name__} {exc.orig}".lower()
+    return any(
+        marker in text
+        for marker in ("deadlock", "serializ", "database is locked", "could not serialize")
+    )

@@ -1,0 +1,84 @@
+"""Builds what a running Coach needs from its settings: database, dialog, turn service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.clock import Clock, SystemClock
+from bot.coach.actions import build_registry
+from bot.config import Settings
+from bot.engine.flows import FlowError, check_flows, load_flows
+from bot.engine.locales import Catalogs
+from bot.engine.runtime import Dialog
+from bot.engine.topics import Vocabulary
+from bot.engine.turns import Defaults, TurnService
+from bot.engine.understand import IntentMatcher
+from bot.engine.yamlfile import YamlError
+from bot.store.db import Database
+
+
+def load_dialog(settings: Settings) -> Dialog:
+    """Load and check flows, catalogs, intents and vocabulary; FlowError lists every problem."""
+    dialogs = settings.dialogs_dir
+    if not dialogs.is_dir():
+        raise FlowError([f"{dialogs}: the dialogs folder does not exist or is not readable"])
+    problems: list[str] = []
+    try:
+        catalogs = Catalogs.load(dialogs / "locales")
+    except YamlError as exc:
+        raise FlowError([str(exc)]) from None
+    problems.extend(catalogs.problems())
+    try:
+        intents = IntentMatcher.load(dialogs / "intents")
+    except (ValueError, OSError) as exc:
+        raise FlowError([str(exc)]) from None
+    try:
+        vocabulary = Vocabulary.load(settings.content_dir / "vocabulary.yaml")
+    except (ValueError, OSError) as exc:
+        raise FlowError([str(exc)]) from None
+    flows = load_flows(dialogs / "flows")
+    actions = build_registry()
+    problems.extend(
+        check_flows(flows, catalogs, actions.names(), intents.intents(), actions.slots())
+    )
+    for required in ("main", "menu"):
+        if required not in flows.flows:
+            problems.append(f"{dialogs / 'flows'}: no {required!r} flow (the engine starts there)")
+    if problems:
+        raise FlowError(problems)
+    return Dialog(
+        flows,
+        catalogs,
+        intents,
+        actions,
+        vocabulary,
+        idle_after=timedelta(hours=settings.idle_resume_hours),
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    dialog: Dialog
+    turns: TurnService
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def build_services(
+    settings: Settings, clock: Clock | None = None, db: Database | None = None
+) -> Services:
+    clock = clock or SystemClock()
+    dialog = load_dialog(settings)
+    db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+    turns = TurnService(
+        db,
+        dialog,
+        clock,
+        defaults=Defaults(locale=settings.default_locale, timezone=settings.timezone),
+    )
+    return Services(settings=settings, clock=clock, db=db, dialog=dialog, turns=turns)
