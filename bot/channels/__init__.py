@@ -1,0 +1,1 @@
+"""One module per channel: each turns its platform's requests into Inbound and renders replies."""

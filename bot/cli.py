@@ -1,0 +1,159 @@
+"""The `coach` command: serve, chat, db upgrade, dialogs check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+import bot
+from bot.config import ConfigError, Settings, load_settings
+from bot.engine.flows import FlowError
+from bot.logs import configure_logging
+
+log = logging.getLogger("bot.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a user's mistake is one line, not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="coach", description="Coach: a learning-coach chat service.")
+    parser.add_argument("--version", action="version", version=f"coach {bot.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    serve = sub.add_parser("serve", help="run the web chat, the API and the channels")
+    serve.add_argument("--host", help="address to listen on (default: COACH_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: COACH_PORT, 8080)")
+
+    chat = sub.add_parser("chat", help="chat with the coach in this terminal")
+    chat.add_argument("--user", help="your web user id (default: console-<login name>)")
+
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
+    db_sub.required = True
+    db_sub.add_parser("upgrade", help="apply database migrations")
+
+    dialogs = sub.add_parser("dialogs", help="flow commands")
+    d_sub = dialogs.add_subparsers(dest="dialogs_command", metavar="ACTION", parser_class=_Parser)
+    d_sub.required = True
+    check = d_sub.add_parser("check", help="check flows, locale catalogs and intents")
+    check.add_argument("--dir", help="dialogs folder (default: COACH_DIALOGS_DIR, the shipped one)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        return _run(args, settings)
+    except ConfigError as exc:
+        print(f"coach: {exc}", file=sys.stderr)
+        return 2
+    except FlowError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"coach: {len(exc.problems)} problem(s) in the dialogs", file=sys.stderr)
+        return 1
+    except (OperationalError, DBAPIError, OSError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        print(f"coach: cannot use the database: {reason}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+        if overrides:
+            settings = load_settings(**overrides)
+        return _serve(settings)
+    if args.command == "chat":
+        return asyncio.run(_chat(settings, args.user or f"console-{getpass.getuser()}"))
+    if args.command == "db":
+        asyncio.run(_upgrade(settings))
+        print("coach: the database is up to date")
+        return 0
+    if args.command == "dialogs":
+        if args.dir:
+            from pathlib import Path
+
+            settings = load_settings(dialogs_dir=Path(args.dir))
+        from bot.services import load_dialog
+
+        dialog = load_dialog(settings)
+        print(
+            f"coach: {len(dialog.flows.flows)} flows, "
+            f"{len(dialog.catalogs.entries['en'])} messages in "
+            f"{', '.join(dialog.catalogs.locales)}: all good"
+        )
+        return 0
+    raise AssertionError(args.command)
+
+
+async def _upgrade(settings: Settings) -> None:
+    from bot.store import migrate
+    from bot.store.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+async def _chat(settings: Settings, user: str) -> int:
+    from bot.channels.console import chat
+    from bot.services import build_services
+    from bot.store import migrate
+
+    services = build_services(settings)
+    try:
+        await migrate.upgrade(services.db)
+        await chat(services.turns, user)
+    finally:
+        await services.close()
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot.app import build_app
+    from bot.services import build_services
+    from bot.store import migrate
+
+    settings.check_for_serving()
+    services = build_services(settings)
+
+    async def make_app() -> web.Application:
+        await migrate.upgrade(services.db)
+        return build_app(services)
+
+    log.info("coach %s listening on http://%s:%s", bot.__version__, settings.host, settings.port)
+    web.run_app(
+        make_app(),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
