@@ -133,6 +133,7 @@ def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from bot.app import build_app
+    from bot.delivery.housekeeping import housekeeping
     from bot.services import build_services
     from bot.store import migrate
 
@@ -141,9 +142,13 @@ def _serve(settings: Settings) -> int:
 
     async def make_app() -> web.Application:
         await migrate.upgrade(services.db)
-        return build_app(services)
+        app = build_app(services)
+        app.cleanup_ctx.append(housekeeping(services))
+        log.info(
+            "coach %s listening on http://%s:%s", bot.__version__, settings.host, settings.port
+        )
+        return app
 
-    log.info("coach %s listening on http://%s:%s", bot.__version__, settings.host, settings.port)
     web.run_app(
         make_app(),
         host=settings.host,
