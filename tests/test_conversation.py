@@ -422,3 +422,65 @@ async def test_a_new_person_gets_the_deployment_defaults(open_services: Any) -> 
     assert (person.locale, person.timezone) == ("es", "America/Mexico_City")
     async with services.db.reading() as session:
         assert len((await session.exec(select(Person))).all()) == 1
+
+
+async def test_go_back_re_asks_the_previous_question(chat: Chat, services: Services) -> None:
+    await chat.script("""
+        > hi
+        > [warmup]
+        > Mara
+        = rating warmup.mood
+        > go back
+        < What should I call you?
+        = text profile.name
+        > Maria
+        < Nice to meet you, Maria!
+        = rating warmup.mood
+    """)
+    assert (await person_of(services)).name == "Maria"
+
+
+async def test_go_back_at_the_first_question_says_so(chat: Chat) -> None:
+    await chat.script("""
+        > hi
+        > [warmup]
+        > back
+        < first question
+        < What should I call you?
+    """)
+
+
+async def test_i_dont_know_encourages_or_skips(chat: Chat, services: Services) -> None:
+    await chat.script("""
+        > hi
+        > [warmup]
+        > Maria
+        > 3
+        > yes
+        > idk
+        < nobody knows everything
+        < How many minutes a day
+        = number warmup.minutes
+        > 15
+        = date warmup.deadline
+        > no idea
+        < 75 minutes a week
+    """)
+    assert (await slots_of(services))["warmup.deadline"] is None
+
+
+async def test_no_turn_sends_more_than_three_messages(chat: Chat) -> None:
+    await chat.script("""
+        > hi
+        > [warmup]
+        > Maria
+        > 4
+        > yes
+        > 30
+        > in two weeks
+    """)
+    # Date confirmation, weekly total, days left and the closing line: four
+    # sentences, joined into at most three messages.
+    assert len(chat.last.replies) <= 3
+    chat.expect_reply("Got it")
+    chat.expect_reply("That's a plan")

@@ -170,7 +170,7 @@ def test_each_kind_of_mistake_is_reported_with_file_and_line(dialogs: Path, kind
 
 
 def test_a_missing_translation_is_reported(dialogs: Path) -> None:
-    es = dialogs / "locales" / "es.yaml"
+    es = dialogs / "locales" / "es" / "warmup.yaml"
     es.write_text(
         es.read_text(encoding="utf-8").replace('  done: "¡Ya tienes un plan!', '  donee: "x'),
         encoding="utf-8",
@@ -180,7 +180,7 @@ def test_a_missing_translation_is_reported(dialogs: Path) -> None:
 
 
 def test_a_placeholder_that_differs_between_locales_is_reported(dialogs: Path) -> None:
-    es = dialogs / "locales" / "es.yaml"
+    es = dialogs / "locales" / "es" / "engine.yaml"
     es.write_text(
         es.read_text(encoding="utf-8").replace("Anotado: {date}.", "Anotado: {fecha}."),
         encoding="utf-8",

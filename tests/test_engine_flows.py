@@ -74,8 +74,7 @@ async def study(tmp_path: Path, open_services: Any) -> Services:
     shutil.copytree(shipped("dialogs"), dialogs)
     (dialogs / "flows" / "study.yaml").write_text(FLOWS, encoding="utf-8")
     for code, extra in CATALOG.items():
-        path = dialogs / "locales" / f"{code}.yaml"
-        path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
+        (dialogs / "locales" / code / "study.yaml").write_text(extra, encoding="utf-8")
     services: Services = await open_services("sqlite", dialogs_dir=dialogs)
     return services
 

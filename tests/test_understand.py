@@ -111,7 +111,7 @@ def test_intent_threshold_by_length(length: int, threshold: float) -> None:
         ("empezar de nuevo", "cancel"),
         ("/reset", "cancel"),
         ("skip", "skip"),
-        ("no sé", "skip"),
+        ("no sé", "dont_know"),
         ("English please", "language_en"),
         ("inglés", "language_en"),
         ("español", "language_es"),

@@ -11,8 +11,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.models import (
     ChannelIdentity,
+    CheckIn,
     Conversation,
+    Goal,
     InboxMessage,
+    InterestProfile,
     MessageLog,
     OutboxMessage,
     Person,
@@ -57,6 +60,21 @@ async def export_person(
             .order_by(col(MessageLog.created_at), col(MessageLog.id))
         )
     ).all()
+    goals = (
+        await session.exec(select(Goal).where(Goal.person_id == person.id).order_by(col(Goal.id)))
+    ).all()
+    checkins = (
+        await session.exec(
+            select(CheckIn).where(CheckIn.person_id == person.id).order_by(col(CheckIn.id))
+        )
+    ).all()
+    interests = (
+        await session.exec(
+            select(InterestProfile)
+            .where(InterestProfile.person_id == person.id)
+            .order_by(col(InterestProfile.id))
+        )
+    ).all()
     return {
         "schema": EXPORT_SCHEMA,
         "person": {
@@ -65,6 +83,10 @@ async def export_person(
             "name": person.name,
             "locale": person.locale,
             "timezone": person.timezone,
+            "grade_band": person.grade_band,
+            "under_13": person.under_13,
+            "checkin_weekday": person.checkin_weekday,
+            "checkin_time": person.checkin_time,
             "paused_until": _iso(person.paused_until),
             "created_at": _iso(person.created_at),
         },
@@ -79,11 +101,11 @@ async def export_person(
             "slots": dict(conversation.slots) if conversation else {},
             "updated_at": _iso(conversation.updated_at) if conversation else None,
         },
-        # Filled by the coaching, catalog and school issues; present from the start so
-        # integrations can rely on the shape.
-        "goals": [],
-        "checkins": [],
-        "interests": [],
+        "goals": [goal_json(g) for g in goals],
+        "checkins": [checkin_json(c) for c in checkins],
+        "interests": [interests_json(i) for i in interests],
+        # Filled by the catalog issue; present from the start so integrations can
+        # rely on the shape.
         "recommendations": [],
         "messages": [
             {
@@ -107,6 +129,9 @@ async def erase_person(session: AsyncSession, person: Person) -> None:
         delete(OutboxMessage).where(col(OutboxMessage.identity_id).in_(identity_ids))
     )
     await session.exec(delete(MessageLog).where(col(MessageLog.person_id) == pid))
+    await session.exec(delete(CheckIn).where(col(CheckIn.person_id) == pid))
+    await session.exec(delete(Goal).where(col(Goal.person_id) == pid))
+    await session.exec(delete(InterestProfile).where(col(InterestProfile.person_id) == pid))
     await session.exec(delete(InboxMessage).where(col(InboxMessage.person_id) == pid))
     await session.exec(delete(Conversation).where(col(Conversation.person_id) == pid))
     await session.exec(delete(ChannelIdentity).where(col(ChannelIdentity.person_id) == pid))
@@ -128,3 +153,42 @@ async def recent_messages(session: AsyncSession, person: Person, limit: int) -> 
         )
     ).all()
     return list(reversed(rows))
+
+
+def goal_json(goal: Goal) -> dict[str, Any]:
+    return {
+        "id": goal.id,
+        "status": goal.status,
+        "stuck": goal.stuck,
+        "topic": goal.topic,
+        "wish": goal.wish,
+        "outcome": goal.outcome,
+        "obstacle": goal.obstacle,
+        "plan": goal.plan,
+        "measure": goal.measure,
+        "deadline": goal.deadline.isoformat() if goal.deadline else None,
+        "created_at": _iso(goal.created_at),
+        "completed_at": _iso(goal.completed_at),
+    }
+
+
+def checkin_json(checkin: CheckIn) -> dict[str, Any]:
+    return {
+        "goal_id": checkin.goal_id,
+        "rating": checkin.rating,
+        "went_well": checkin.went_well,
+        "obstacle": checkin.obstacle,
+        "next_step": checkin.next_step,
+        "mood": checkin.mood,
+        "shared": checkin.shared,
+        "at": _iso(checkin.created_at),
+    }
+
+
+def interests_json(profile: InterestProfile) -> dict[str, Any]:
+    return {
+        "scores": profile.scores,
+        "top_areas": profile.top_areas,
+        "tags": profile.tags,
+        "at": _iso(profile.created_at),
+    }

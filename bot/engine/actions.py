@@ -27,6 +27,9 @@ class ActionContext:
     args: Mapping[str, Any]
     now: datetime
     render: Callable[[str, Mapping[str, Any]], str]
+    # What the person said this turn (text, or a button's value): a flow started by
+    # "I want to get better at fractions" can use the words that started it.
+    said: str = ""
     replies: list[Reply] = field(default_factory=list)
 
     @property

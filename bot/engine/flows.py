@@ -42,6 +42,8 @@ STEP_KEYS = {
     "within_days",
     "integer",
     "recap",
+    "choices_from",
+    "unknown",
 }
 FLOW_KEYS = {"title", "start", "triggers", "steps", "anywhere"}
 
@@ -126,6 +128,12 @@ class Step:
     within_days: int | None = None
     integer: bool = False
     recap: str | None = None  # message key: one line that says where we were
+    # A slot an action filled with [{"value", "label"}] (labels already in words):
+    # choices that depend on the person, such as their goals.
+    choices_from: str | None = None
+    # Where "I don't know" goes (a step); without it an optional step is skipped and
+    # any other gets an encouraging nudge.
+    unknown: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,8 +250,8 @@ def _parse_step(
             problems.append(f"{where}: each choice needs 'value' and 'label'")
             continue
         choices.append(Choice(str(item["value"]), str(item["label"]), item.get("when")))
-    if expect == "choice" and not choices:
-        problems.append(f"{where}: expect choice needs 'choices'")
+    if expect == "choice" and not choices and not raw.get("choices_from"):
+        problems.append(f"{where}: expect choice needs 'choices' or 'choices_from'")
     branches: list[Branch] = []
     for item in raw.get("branch") or ():
         branch = _parse_branch(item, where, path, problems)
@@ -278,6 +286,8 @@ def _parse_step(
             within_days=None if raw.get("within_days") is None else int(raw["within_days"]),
             integer=bool(raw.get("integer", False)),
             recap=raw.get("recap"),
+            choices_from=raw.get("choices_from"),
+            unknown=raw.get("unknown"),
         )
     except (TypeError, ValueError) as exc:
         problems.append(f"{where}: {exc}")
@@ -373,6 +383,10 @@ def check_flows(
             targets = [b.goto for b in step.branch]
             if step.next:
                 targets.append(step.next)
+            if step.unknown:
+                targets.append(step.unknown)
+            if step.choices_from and step.choices_from not in declared:
+                problems.append(f"{where}: unknown slot {step.choices_from!r} in choices_from")
             for target in targets:
                 if target != END and target not in flow.steps:
                     problems.append(f"{where}: unknown step {target!r}")

@@ -1,6 +1,7 @@
 """Locale catalogs: every sentence a person reads, in English and Spanish.
 
-dialogs/locales/<locale>.yaml holds nested keys (`sample.ask_name`); a leaf is a
+dialogs/locales/<locale>/*.yaml hold nested keys (`warmup.ask_name`), one file per
+flow or topic so people can edit side by side; a key lives in one file. A leaf is a
 string with `{placeholders}`, or a mapping of CLDR plural categories
 (`one`, `other`, ...) chosen by the `count` parameter through Babel.
 """
@@ -34,6 +35,7 @@ class Entry:
     text: str | None
     plural: Mapping[str, str] | None
     line: int
+    file: Path
 
     def forms(self) -> list[str]:
         return [self.text] if self.text is not None else list((self.plural or {}).values())
@@ -55,16 +57,20 @@ class Catalogs:
         entries: dict[str, dict[str, Entry]] = {}
         files: dict[str, Path] = {}
         for code in SUPPORTED_LOCALES:
-            path = folder / f"{code}.yaml"
-            if not path.is_file():
-                raise YamlError(f"{path}: missing locale catalog for {code!r}")
-            data = load_yaml(path)
-            if not isinstance(data, dict):
-                raise YamlError(f"{path}: a catalog is a mapping of keys to sentences")
+            locale_dir = folder / code
+            paths = sorted(locale_dir.glob("*.yaml")) if locale_dir.is_dir() else []
+            if not paths:
+                raise YamlError(f"{locale_dir}: missing locale catalog for {code!r}")
             flat: dict[str, Entry] = {}
-            _flatten(data, "", flat, path)
+            for path in paths:
+                data = load_yaml(path)
+                if data is None:
+                    continue
+                if not isinstance(data, dict):
+                    raise YamlError(f"{path}: a catalog is a mapping of keys to sentences")
+                _flatten(data, "", flat, path)
             entries[code] = flat
-            files[code] = path
+            files[code] = locale_dir
         return cls(entries, files)
 
     @property
@@ -118,13 +124,17 @@ class Catalogs:
         found: list[str] = []
         base = self.entries["en"]
         for code, entries in self.entries.items():
-            path = self.files[code]
             if code != "en":
                 for key in sorted(set(base) - set(entries)):
-                    found.append(f"{path}: missing key {key!r} (present in en)")
+                    found.append(
+                        f"{self.files[code]}: missing key {key!r} (present in {base[key].file})"
+                    )
                 for key in sorted(set(entries) - set(base)):
-                    found.append(f"{path}:{entries[key].line}: key {key!r} is not in en")
+                    found.append(
+                        f"{entries[key].file}:{entries[key].line}: key {key!r} is not in en"
+                    )
             for key, entry in entries.items():
+                path = entry.file
                 if entry.plural is not None and "other" not in entry.plural:
                     found.append(f"{path}:{entry.line}: {key!r} has plural forms but no 'other'")
                 differs = key in base and entry.placeholders() != base[key].placeholders()
@@ -142,12 +152,18 @@ def _flatten(data: Mapping[str, Any], prefix: str, out: dict[str, Entry], path: 
     for key, value in data.items():
         full = f"{prefix}{key}"
         line = key_lines.get(key, getattr(data, "line", 0))
+        if full in out and (isinstance(value, str) or _is_plural(value)):
+            raise YamlError(f"{path}:{line}: {full!r} is already defined in {out[full].file}")
         if isinstance(value, str):
-            out[full] = Entry(text=value.strip(), plural=None, line=line)
-        elif isinstance(value, Mapping) and value and set(value) <= PLURAL_CATEGORIES:
+            out[full] = Entry(text=value.strip(), plural=None, line=line, file=path)
+        elif _is_plural(value):
             forms = {k: str(v).strip() for k, v in value.items()}
-            out[full] = Entry(text=None, plural=forms, line=getattr(value, "line", line))
+            out[full] = Entry(text=None, plural=forms, line=line, file=path)
         elif isinstance(value, Mapping):
             _flatten(value, f"{full}.", out, path)
         else:
             raise YamlError(f"{path}:{line}: {full!r} must be a sentence or a group of keys")
+
+
+def _is_plural(value: Any) -> bool:
+    return isinstance(value, Mapping) and bool(value) and set(value) <= PLURAL_CATEGORIES

@@ -47,7 +47,7 @@ from bot.store.models import Person
 log = logging.getLogger(__name__)
 
 # Intents the engine itself handles, whatever flows exist.
-ENGINE_INTENTS = ("pause", "resume", "cancel", "language_en", "language_es")
+ENGINE_INTENTS = ("pause", "resume", "cancel", "back", "language_en", "language_es")
 # After this many answers in a row that we could not use, offer a way out (issue 2).
 MISSES_BEFORE_WAY_OUT = 3
 # A flow that loops back on itself without asking anything would spin forever;
@@ -55,6 +55,10 @@ MISSES_BEFORE_WAY_OUT = 3
 MAX_STEPS_PER_TURN = 100
 # How long /pause holds reminders (issue 3: two weeks).
 PAUSE_DAYS = 14
+# How many earlier questions "go back" can return to.
+MAX_TRAIL = 10
+# Issue 3's tone rule: at most three messages in one turn; more are joined.
+MAX_REPLIES = 3
 # Similarity (0-100) at which typed text counts as picking a choice by its label.
 CHOICE_LABEL_SCORE = 85
 
@@ -91,6 +95,13 @@ class TurnOutput:
     expect: Expect
     # What the person said, as they saw it: a pressed button's label, not its value.
     heard: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Option:
+    value: str
+    label: str  # in the person's language
+    labels: tuple[str, ...]  # in every language, to recognise a typed answer
 
 
 @dataclass(slots=True)
@@ -146,7 +157,7 @@ class Dialog:
         run = _Turn(self, state, person, session, now)
         heard = text if button is None else run.label_for(button)
         await run.handle(text, button, last_active=last_active, first_contact=first_contact)
-        return TurnOutput(run.replies, run.expect(), heard)
+        return TurnOutput(cap_replies(run.replies), run.expect(), heard)
 
     def render(self, key: str, locale: str, params: Mapping[str, Any] | None = None) -> str:
         return self.catalogs.render(key, locale, params)
@@ -178,6 +189,7 @@ class _Turn:
         self.session = session
         self.now = now
         self.replies: list[Reply] = []
+        self.said = ""
         self._steps_run = 0
 
     # -- helpers -------------------------------------------------------------------------
@@ -250,6 +262,7 @@ class _Turn:
         first_contact: bool,
     ) -> None:
         said = (button if button is not None else text).strip()
+        self.said = said
         if first_contact or not self.state.meta.get("started"):
             self.state.meta["started"] = True
             await self.start_flow(self.d.entry_flow)
@@ -362,6 +375,8 @@ class _Turn:
             else:
                 self.say("engine.unpaused" if was_paused else "engine.nothing_to_resume")
                 await self.start_flow(self.d.menu_flow)
+        elif intent == "back":
+            await self.go_back()
         elif intent == "cancel":
             self.state.flow = self.state.step = None
             self.state.stack = []
@@ -369,6 +384,26 @@ class _Turn:
                 self.state.meta.pop(key, None)
             self.say("engine.cancelled")
             await self.start_flow(self.d.menu_flow)
+
+    async def go_back(self) -> None:
+        """Re-ask the question before this one in the same flow."""
+        trail: list[str] = self.state.meta.get("trail", [])
+        step = self.current_step()
+        if not self.state.awaiting or step is None:
+            self.say("engine.fallback")
+            await self.start_flow(self.d.menu_flow)
+            return
+        if len(trail) < 2:
+            self.say("engine.back_at_start")
+            self.ask(step)
+            return
+        trail.pop()
+        previous = self.flow().steps.get(trail[-1])
+        if previous is None or not previous.ask:
+            self.ask(step)
+            return
+        self.state.meta["misses"] = 0
+        self.ask(previous)
 
     async def reask_or_menu(self) -> None:
         step = self.current_step()
@@ -469,6 +504,9 @@ class _Turn:
             self.state.slots[step.slot or ""] = None
             await self.after_answer(step)
             return
+        if button is None and self.match(said, ["dont_know"]) is not None:
+            await self.dont_know(step)
+            return
         result = self.parse(step, said, button)
         if not result.ok:
             if step.expect in ("choice", "yes_no", "rating") and button is None:
@@ -484,6 +522,24 @@ class _Turn:
         if step.expect == "date":
             self.say("engine.date_confirm", date=result.value)
         await self.after_answer(step)
+
+    async def dont_know(self, step: Step) -> None:
+        """ "I don't know" is an honest answer: go where the flow says, skip, or encourage."""
+        if step.unknown:
+            self.state.slots[step.slot or ""] = None
+            self.state.meta["awaiting"] = False
+            self.state.meta["misses"] = 0
+            await self.go(step.unknown)
+        elif step.optional:
+            self.state.slots[step.slot or ""] = None
+            await self.after_answer(step)
+        else:
+            self.replies.append(
+                Reply(
+                    self.t("engine.dont_know", question=self.t(step.ask or "")),
+                    self.buttons_for(step),
+                )
+            )
 
     async def after_answer(self, step: Step) -> None:
         self.state.meta["awaiting"] = False
@@ -549,8 +605,8 @@ class _Turn:
             wanted = normalize(said)
             best, best_score = None, 0.0
             for choice in choices:
-                for code in self.d.catalogs.locales:
-                    label = normalize(self.d.render(choice.label, code, self.params()))
+                for text in choice.labels:
+                    label = normalize(text)
                     score = max(
                         fuzz.ratio(wanted, label), fuzz.ratio(wanted, normalize(choice.value))
                     )
@@ -602,6 +658,7 @@ class _Turn:
         flow = self.flow(name)
         self.state.flow = flow.name
         self.state.step = flow.start
+        self.state.meta["trail"] = []
         self.state.meta["awaiting"] = False
         self.state.meta["misses"] = 0
         await self.run(flow.start)
@@ -644,6 +701,7 @@ class _Turn:
                 args=step.args,
                 now=self.now,
                 render=lambda key, params: self.t(key, **params),
+                said=self.said,
             )
             await self.d.actions.get(step.action)(context)
             self.replies.extend(context.replies)
@@ -663,16 +721,38 @@ class _Turn:
         self.state.flow = step.flow
         self.state.step = step.name
         self.state.meta["awaiting"] = True
+        trail: list[str] = self.state.meta.setdefault("trail", [])
+        if not trail or trail[-1] != step.name:
+            trail.append(step.name)
+            # Only the recent questions matter for "go back"; keep the state small.
+            del trail[:-MAX_TRAIL]
         self.replies.append(Reply(self.t(step.ask), self.buttons_for(step)))
 
-    def visible_choices(self, step: Step) -> list[Any]:
+    def visible_choices(self, step: Step) -> list[_Option]:
+        """The choices on offer now, with their label in every language (for typed answers)."""
+        if step.choices_from:
+            raw = self.state.slots.get(step.choices_from) or []
+            return [
+                _Option(str(item["value"]), str(item["label"]), (str(item["label"]),))
+                for item in raw
+                if isinstance(item, dict) and "value" in item and "label" in item
+            ]
         suspended = bool(self.state.meta.get("suspended"))
-        return [c for c in step.choices if c.when != "suspended" or suspended]
+        params = self.params()
+        return [
+            _Option(
+                c.value,
+                self.t(c.label),
+                tuple(self.d.render(c.label, code, params) for code in self.d.catalogs.locales),
+            )
+            for c in step.choices
+            if c.when != "suspended" or suspended
+        ]
 
     def buttons_for(self, step: Step) -> tuple[Button, ...]:
         match step.expect:
             case "choice":
-                return tuple(Button(self.t(c.label), c.value) for c in self.visible_choices(step))
+                return tuple(Button(c.label, c.value) for c in self.visible_choices(step))
             case "yes_no":
                 return self.yes_no_buttons()
             case "rating":
@@ -684,3 +764,15 @@ class _Turn:
         if step.optional:
             return (Button(self.t("engine.button.skip"), "skip"),)
         return ()
+
+
+def cap_replies(replies: list[Reply], most: int = MAX_REPLIES) -> list[Reply]:
+    """Join the earliest messages without buttons until at most `most` remain."""
+    replies = list(replies)
+    while len(replies) > most:
+        index = next((i for i, r in enumerate(replies[:-1]) if not r.buttons), None)
+        if index is None:
+            break
+        first, second = replies[index], replies[index + 1]
+        replies[index : index + 2] = [Reply(f"{first.text}\n\n{second.text}", second.buttons)]
+    return replies

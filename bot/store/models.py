@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import UTCDateTime
@@ -29,6 +41,15 @@ class Person(SQLModel, table=True):
     timezone: str = Field(default="UTC", sa_column=Column(String(64), nullable=False))
     # No reminders or nudges before this time (/pause).
     paused_until: datetime | None = _utc(nullable=True)
+    # Grade band: K-2, 3-5, 6-8, 9-12 (the catalog's educationalLevel), or "adult".
+    grade_band: str | None = Field(default=None, sa_column=Column(String(8)))
+    # Under 13: sharing with anyone but their teachers waits for a family's consent
+    # (COPPA's age line). None until onboarding asks.
+    under_13: bool | None = Field(default=None, sa_column=Column(Boolean))
+    # When the learner wants the weekly check-in: ISO weekday 1-7 and local "HH:MM".
+    checkin_weekday: int | None = Field(default=None, sa_column=Column(SmallInteger))
+    checkin_time: str | None = Field(default=None, sa_column=Column(String(5)))
+    onboarded_at: datetime | None = _utc(nullable=True)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 
@@ -145,3 +166,76 @@ class OutboxMessage(SQLModel, table=True):
 
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+
+GOAL_STATUSES = ("active", "done", "dropped")
+# Holland's six interest areas (RIASEC), in their usual order.
+AREAS = ("R", "I", "A", "S", "E", "C")
+
+
+class Goal(SQLModel, table=True):
+    """A learner's goal with its WOOP plan: wish, outcome, obstacle, if-then plan."""
+
+    __tablename__ = "goals"
+    __table_args__ = (Index("ix_goals_person_status", "person_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False)
+    )
+    status: str = Field(default="active", sa_column=Column(String(8), nullable=False))
+    # Two check-ins in a row rated 2 or lower: the coach offers a smaller step and the
+    # teacher's digest shows it.
+    stuck: bool = Field(default=False)
+    topic: str | None = Field(default=None, sa_column=Column(String(64)))
+    wish: str = Field(sa_column=Column(String(500), nullable=False))
+    outcome: str | None = Field(default=None, sa_column=Column(String(500)))
+    obstacle: str | None = Field(default=None, sa_column=Column(String(500)))
+    plan: str | None = Field(default=None, sa_column=Column(String(500)))
+    measure: str | None = Field(default=None, sa_column=Column(String(500)))
+    deadline: date | None = Field(default=None, sa_column=Column(Date))
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    completed_at: datetime | None = _utc(nullable=True)
+
+
+class CheckIn(SQLModel, table=True):
+    """One reflection on one goal: how it went (1-5), what helped, what got in the way."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (Index("ix_checkins_person_at", "person_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    goal_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("goals.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    person_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False)
+    )
+    rating: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    went_well: str | None = Field(default=None, sa_column=Column(String(500)))
+    obstacle: str | None = Field(default=None, sa_column=Column(String(500)))
+    next_step: str | None = Field(default=None, sa_column=Column(String(500)))
+    mood: int | None = Field(default=None, sa_column=Column(SmallInteger))
+    # Reflection text stays private unless the learner marks it to share.
+    shared: bool = Field(default=False)
+    created_at: datetime = _utc()
+
+
+class InterestProfile(SQLModel, table=True):
+    """The result of one interest quiz; the newest one is the learner's profile."""
+
+    __tablename__ = "interest_profiles"
+    __table_args__ = (Index("ix_interest_profiles_person_at", "person_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False)
+    )
+    # Area letter (R I A S E C) → 0-100.
+    scores: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    top_areas: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Interest tag ids from content/vocabulary.yaml.
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc()
