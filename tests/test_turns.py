@@ -159,3 +159,14 @@ async def test_erasing_a_person_leaves_nothing_behind(any_services: Services) ->
     # Ana may start again and is a new person.
     again = await any_services.turns.handle(msg("ana", "hi", "x"))
     assert "I'm Coach" in again.replies[0].text
+
+
+async def test_seeded_learners_start_at_rest(any_services: Services) -> None:
+    from bot.testing.people import seed_learner
+
+    await seed_learner(any_services.db, any_services.clock, "sam")
+    chat = Chat(any_services.turns, "sam")
+    await chat.script("""
+        > /warmup
+        < What should I call you?
+    """)

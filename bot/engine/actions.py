@@ -31,6 +31,8 @@ class ActionContext:
     # "I want to get better at fractions" can use the words that started it.
     said: str = ""
     replies: list[Reply] = field(default_factory=list)
+    # Set by /forget's action: the turn erases the person instead of saving the turn.
+    erase: bool = False
 
     @property
     def locale(self) -> str:
@@ -42,6 +44,9 @@ class ActionContext:
 
 
 Action = Callable[[ActionContext], Awaitable[None]]
+# Runs on every message before intents and answers; returns True when it handled the
+# message (a join code, for instance) and added its replies to the context.
+Interceptor = Callable[[ActionContext], Awaitable[bool]]
 
 
 class ActionRegistry:
@@ -50,6 +55,12 @@ class ActionRegistry:
     def __init__(self) -> None:
         self._actions: dict[str, Action] = {}
         self._sets: dict[str, tuple[str, ...]] = {}
+        self.interceptors: list[Interceptor] = []
+
+    def intercept(self, fn: Interceptor) -> Interceptor:
+        """Register a hook that sees every message first (see `Interceptor`)."""
+        self.interceptors.append(fn)
+        return fn
 
     def register(self, name: str, sets: Collection[str] = ()) -> Callable[[Action], Action]:
         def decorate(fn: Action) -> Action:

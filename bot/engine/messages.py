@@ -50,20 +50,41 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message (/mydata's export): a Telegram document, a web download."""
+
+    filename: str
+    media_type: str
+    content: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"filename": self.filename, "media_type": self.media_type, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One message to show; buttons are optional, free text is always accepted too."""
 
     text: str
     buttons: tuple[Button, ...] = ()
+    attachment: Attachment | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "buttons": [b.to_json() for b in self.buttons]}
+        data: dict[str, Any] = {
+            "text": self.text,
+            "buttons": [b.to_json() for b in self.buttons],
+        }
+        if self.attachment is not None:
+            data["attachment"] = self.attachment.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
+        attachment = data.get("attachment")
         return cls(
             text=str(data["text"]),
             buttons=tuple(Button(str(b["label"]), str(b["value"])) for b in data["buttons"]),
+            attachment=Attachment(**attachment) if attachment else None,
         )
 
 

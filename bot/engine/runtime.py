@@ -95,6 +95,8 @@ class TurnOutput:
     expect: Expect
     # What the person said, as they saw it: a pressed button's label, not its value.
     heard: str
+    # An action asked to erase the person (/forget): nothing of this turn is kept.
+    erase: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,7 @@ class Dialog:
         run = _Turn(self, state, person, session, now)
         heard = text if button is None else run.label_for(button)
         await run.handle(text, button, last_active=last_active, first_contact=first_contact)
-        return TurnOutput(cap_replies(run.replies), run.expect(), heard)
+        return TurnOutput(cap_replies(run.replies), run.expect(), heard, run.erase)
 
     def render(self, key: str, locale: str, params: Mapping[str, Any] | None = None) -> str:
         return self.catalogs.render(key, locale, params)
@@ -190,6 +192,7 @@ class _Turn:
         self.now = now
         self.replies: list[Reply] = []
         self.said = ""
+        self.erase = False
         self._steps_run = 0
 
     # -- helpers -------------------------------------------------------------------------
@@ -232,6 +235,21 @@ class _Turn:
             return None
         return flow.steps.get(self.state.step)
 
+    def context(self, args: Mapping[str, Any]) -> ActionContext:
+        return ActionContext(
+            session=self.session,
+            person=self.person,
+            slots=self.state.slots,
+            args=args,
+            now=self.now,
+            render=lambda key, params: self.t(key, **params),
+            said=self.said,
+        )
+
+    def absorb(self, context: ActionContext) -> None:
+        self.replies.extend(context.replies)
+        self.erase = self.erase or context.erase
+
     def label_for(self, value: str) -> str:
         """The label of the button with this value among those last offered."""
         offered: list[Button] = []
@@ -263,9 +281,21 @@ class _Turn:
     ) -> None:
         said = (button if button is not None else text).strip()
         self.said = said
+        intercepted = False
+        if said:
+            for interceptor in self.d.actions.interceptors:
+                context = self.context({})
+                intercepted = await interceptor(context)
+                self.absorb(context)
+                if intercepted:
+                    break
         if first_contact or not self.state.meta.get("started"):
             self.state.meta["started"] = True
             await self.start_flow(self.d.entry_flow)
+            return
+        if intercepted:
+            # Handled (a join code, say): put the question back so nobody is left hanging.
+            await self.reask_or_menu()
             return
         self._heal()
 
@@ -694,17 +724,11 @@ class _Turn:
             raise DialogFault(f"flow {flow.name} has no step {name}")
         self.state.step = step.name
         if step.action:
-            context = ActionContext(
-                session=self.session,
-                person=self.person,
-                slots=self.state.slots,
-                args=step.args,
-                now=self.now,
-                render=lambda key, params: self.t(key, **params),
-                said=self.said,
-            )
+            context = self.context(step.args)
             await self.d.actions.get(step.action)(context)
-            self.replies.extend(context.replies)
+            self.absorb(context)
+            if self.erase:
+                return
         for key in step.say:
             self.say(key)
         if step.call:

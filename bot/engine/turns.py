@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.coach import privacy
-from bot.engine.messages import Inbound, TurnResult
+from bot.engine.messages import Expect, Inbound, TurnResult
 from bot.engine.runtime import Dialog, DialogState
 from bot.store.db import Database
 from bot.store.models import (
@@ -180,6 +180,24 @@ class TurnService:
                 first_contact=first_contact,
             )
             result = TurnResult(replies=out.replies, expect=out.expect)
+            if out.erase:
+                # /forget: the person and everything about them go now; the inbox keeps
+                # only the message id (no person, no text) so a redelivery is not rerun.
+                await privacy.erase_person(session, person)
+                session.expunge_all()
+                result.expect = Expect("none", None)
+                session.add(
+                    InboxMessage(
+                        channel=inbound.channel,
+                        external_id=inbound.external_id,
+                        message_id=inbound.message_id,
+                        person_id=None,
+                        replies=result.to_json(),
+                        received_at=now,
+                    )
+                )
+                await session.flush()
+                return result, []
 
             written = await session.exec(
                 update(Conversation)
