@@ -17,9 +17,10 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -40,6 +41,9 @@ from bot.store.models import (
 
 log = logging.getLogger(__name__)
 
+# last_seen_at says which channel a person used last (for proactive messages);
+# minute precision is plenty and spares a write on most turns.
+LAST_SEEN_GRANULARITY = timedelta(minutes=1)
 # A turn that lost a race (another replica wrote the conversation first, or
 # created the same person) runs again; more than a handful of losses in a row
 # means something else is wrong.
@@ -119,23 +123,26 @@ class TurnService:
     async def _attempt(self, inbound: Inbound) -> tuple[TurnResult, list[int]]:
         now = self.clock.now()
         async with self.db.transaction() as session:
-            identity = (
-                await session.exec(
-                    select(ChannelIdentity).where(
-                        ChannelIdentity.channel == inbound.channel,
-                        ChannelIdentity.external_id == inbound.external_id,
-                    )
+            # One query for who is talking and where their conversation is: every
+            # statement is a round trip to the database (or SQLite's thread).
+            query = (
+                select(ChannelIdentity, Person, Conversation)
+                .join(Person, col(Person.id) == col(ChannelIdentity.person_id))
+                # Every person gets their conversation row in the transaction that
+                # creates them, so an inner join (which PostgreSQL can lock) is exact.
+                .join(Conversation, col(Conversation.person_id) == col(Person.id))
+                .where(
+                    ChannelIdentity.channel == inbound.channel,
+                    ChannelIdentity.external_id == inbound.external_id,
                 )
-            ).first()
-            person: Person | None = None
-            conversation: Conversation | None = None
-            if identity is not None:
-                person = await session.get(Person, identity.person_id)
-                query = select(Conversation).where(Conversation.person_id == identity.person_id)
-                if self.db.is_postgres:
-                    # Replicas queue here, one turn per person at a time.
-                    query = query.with_for_update()
-                conversation = (await session.exec(query)).first()
+            )
+            if self.db.is_postgres:
+                # Replicas queue here, one turn per person at a time.
+                query = query.with_for_update(of=Conversation)
+            found = (await session.exec(query)).first()
+            identity: ChannelIdentity | None = found[0] if found else None
+            person: Person | None = found[1] if found else None
+            conversation: Conversation | None = found[2] if found else None
 
             # The inbox check comes after the row lock, so a redelivery racing
             # the first delivery sees its committed replies.
@@ -219,33 +226,35 @@ class TurnService:
             if written.rowcount != 1:
                 raise ConversationConflict(f"conversation {conversation.id}")
 
-            identity.last_seen_at = now
-            person.updated_at = now
+            if now - identity.last_seen_at > LAST_SEEN_GRANULARITY:
+                identity.last_seen_at = now
+            if session.is_modified(person):
+                person.updated_at = now
             assert person.id is not None
             assert identity.id is not None
             via = inbound.via or inbound.channel
-            rows: list[Any] = [
-                MessageLog(
-                    person_id=person.id,
-                    direction="in",
-                    channel=via,
-                    text=out.heard,
-                    created_at=now,
-                )
+            logged: list[dict[str, Any]] = [
+                {"direction": "in", "text": out.heard, "buttons": []},
+                *(
+                    {
+                        "direction": "out",
+                        "text": reply.text,
+                        "buttons": [b.to_json() for b in reply.buttons],
+                    }
+                    for reply in result.replies
+                ),
             ]
-            rows.extend(
-                MessageLog(
-                    person_id=person.id,
-                    direction="out",
-                    channel=via,
-                    text=reply.text,
-                    buttons=[b.to_json() for b in reply.buttons],
-                    created_at=now,
-                )
-                for reply in result.replies
+            # Plain INSERTs (one executemany for the log): no ORM bookkeeping, no
+            # RETURNING, since nothing here needs the new ids.
+            await session.exec(
+                insert(MessageLog),
+                params=[
+                    {"person_id": person.id, "channel": via, "created_at": now, **row}
+                    for row in logged
+                ],
             )
-            rows.append(
-                InboxMessage(
+            await session.exec(
+                insert(InboxMessage).values(
                     channel=inbound.channel,
                     external_id=inbound.external_id,
                     message_id=inbound.message_id,
@@ -267,7 +276,7 @@ class TurnService:
                             created_at=now,
                         )
                     )
-            session.add_all(rows + outbox)
+                session.add_all(outbox)
             await session.flush()
             return result, [row.id for row in outbox if row.id is not None]
 
