@@ -154,6 +154,8 @@ async def over_http(backend: Backend, learners: int, concurrency: int) -> dict[s
         COACH_LOG_LEVEL="WARNING",
         COACH_SECRET_KEY="bench",
         COACH_DB_POOL_SIZE=str(concurrency),
+        # Runs from the checkout even where the package is not installed.
+        PYTHONPATH=str(ROOT),
     )
     server = subprocess.Popen(  # noqa: ASYNC220 - started once, waited on below
         [sys.executable, "-m", "bot", "serve"],
