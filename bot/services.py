@@ -40,7 +40,14 @@ def load_dialog(settings: Settings) -> Dialog:
     flows = load_flows(dialogs / "flows")
     actions = build_registry()
     problems.extend(
-        check_flows(flows, catalogs, actions.names(), intents.intents(), actions.slots())
+        check_flows(
+            flows,
+            catalogs,
+            actions.names(),
+            intents.intents(),
+            actions.slots(),
+            readers=actions.readers.keys(),
+        )
     )
     for required in ("main", "menu"):
         if required not in flows.flows:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.engine.messages import Reply
+from bot.engine.topics import Vocabulary
 from bot.store.models import Person
 
 
@@ -33,6 +34,8 @@ class ActionContext:
     replies: list[Reply] = field(default_factory=list)
     # Set by /forget's action: the turn erases the person instead of saving the turn.
     erase: bool = False
+    # The tag vocabulary from COACH_CONTENT_DIR (topics and interests in learner text).
+    vocabulary: Vocabulary | None = None
 
     @property
     def locale(self) -> str:
@@ -47,6 +50,9 @@ Action = Callable[[ActionContext], Awaitable[None]]
 # Runs on every message before intents and answers; returns True when it handled the
 # message (a join code, for instance) and added its replies to the context.
 Interceptor = Callable[[ActionContext], Awaitable[bool]]
+# Reads a typed answer to a choice question that no label matched ("love it" for 👍):
+# the text → one of the question's choice values, or None.
+Reader = Callable[[str], str | None]
 
 
 class ActionRegistry:
@@ -56,11 +62,23 @@ class ActionRegistry:
         self._actions: dict[str, Action] = {}
         self._sets: dict[str, tuple[str, ...]] = {}
         self.interceptors: list[Interceptor] = []
+        self.readers: dict[str, Reader] = {}
 
     def intercept(self, fn: Interceptor) -> Interceptor:
         """Register a hook that sees every message first (see `Interceptor`)."""
         self.interceptors.append(fn)
         return fn
+
+    def reader(self, name: str) -> Callable[[Reader], Reader]:
+        """Register a reader a choice step names in `read:` (see `Reader`)."""
+
+        def decorate(fn: Reader) -> Reader:
+            if name in self.readers:
+                raise ValueError(f"reader {name!r} registered twice")
+            self.readers[name] = fn
+            return fn
+
+        return decorate
 
     def register(self, name: str, sets: Collection[str] = ()) -> Callable[[Action], Action]:
         def decorate(fn: Action) -> Action:

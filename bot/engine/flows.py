@@ -44,6 +44,7 @@ STEP_KEYS = {
     "recap",
     "choices_from",
     "unknown",
+    "read",
 }
 FLOW_KEYS = {"title", "start", "triggers", "steps", "anywhere"}
 
@@ -134,6 +135,9 @@ class Step:
     # Where "I don't know" goes (a step); without it an optional step is skipped and
     # any other gets an encouraging nudge.
     unknown: str | None = None
+    # A reader (ActionRegistry.reader) for typed answers to a choice that no label
+    # matches: words and emoji beyond the labels ("love it", "más o menos").
+    read: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +292,7 @@ def _parse_step(
             recap=raw.get("recap"),
             choices_from=raw.get("choices_from"),
             unknown=raw.get("unknown"),
+            read=raw.get("read"),
         )
     except (TypeError, ValueError) as exc:
         problems.append(f"{where}: {exc}")
@@ -335,6 +340,7 @@ def check_flows(
     actions: Collection[str],
     intents: Collection[str],
     action_slots: Mapping[str, Collection[str]] | None = None,
+    readers: Collection[str] = (),
 ) -> list[str]:
     """Every reference a flow makes must resolve: steps, flows, actions, keys, slots, intents."""
     problems: list[str] = []
@@ -377,6 +383,10 @@ def check_flows(
                 key_ok(choice.label, where)
             if step.action and step.action not in actions:
                 problems.append(f"{where}: unknown action {step.action!r}")
+            if step.read and step.read not in readers:
+                problems.append(f"{where}: unknown reader {step.read!r}")
+            if step.read and step.expect != "choice":
+                problems.append(f"{where}: 'read' works only with expect choice")
             for target in (step.call, step.switch):
                 if target and target not in flows.flows:
                     problems.append(f"{where}: unknown flow {target!r}")

@@ -244,11 +244,15 @@ class _Turn:
             now=self.now,
             render=lambda key, params: self.t(key, **params),
             said=self.said,
+            vocabulary=self.d.vocabulary,
         )
 
     def absorb(self, context: ActionContext) -> None:
         self.replies.extend(context.replies)
         self.erase = self.erase or context.erase
+
+    def offers(self, step: Step, value: str) -> bool:
+        return any(b.value == value for b in self.buttons_for(step))
 
     def label_for(self, value: str) -> str:
         """The label of the button with this value among those last offered."""
@@ -319,11 +323,24 @@ class _Turn:
             await self.interrupt_with(target)
             return
 
+        step = self.current_step()
+        # A /command for a flow, or a button that names one ("goal", "next") and is
+        # not an answer on offer, starts that flow from anywhere.
+        if said.startswith("/") or (
+            button is not None
+            and button in self.d.flows.flows
+            and not (step and self.state.awaiting and self.offers(step, button))
+        ):
+            target = button if button in self.d.flows.flows else None
+            target = target or self.trigger_for(said, self.d._flow_intents)
+            if target is not None:
+                await self.interrupt_with(target)
+                return
+
         if self.state.meta.get("offer") == "resume":
             await self.answer_offer(said)
             return
 
-        step = self.current_step()
         if self.state.awaiting and step is not None:
             await self.answer(step, said, button)
             return
@@ -359,8 +376,11 @@ class _Turn:
     def match(self, said: str, intents: list[str]) -> str | None:
         if not said or not intents:
             return None
-        found = self.d.intents.match(said, self.locale, intents=intents)
-        return found.intent if found else None
+        # The best match over every intent decides, and only counts when it is one
+        # of those wanted here: "what should I do now?" is `next`, even where only
+        # help and menu are listened for.
+        found = self.d.intents.match(said, self.locale)
+        return found.intent if found and found.intent in intents else None
 
     def trigger_for(self, said: str, intents: list[str]) -> str | None:
         """The flow a /command or an intent asks for, if any."""
@@ -630,6 +650,12 @@ class _Turn:
             if said == choice.value:
                 return _Answer(True, choice.value)
         if button is None:
+            values = {c.value for c in choices}
+            if values & {"yes", "no"}:
+                # A choice offering yes/no takes every way of saying it ("yeah", "nope").
+                yes_no = parse_yes_no(said)
+                if yes_no is not None and ("yes" if yes_no else "no") in values:
+                    return _Answer(True, "yes" if yes_no else "no")
             if said.isdigit() and 1 <= int(said) <= len(choices):
                 return _Answer(True, choices[int(said) - 1].value)
             wanted = normalize(said)
@@ -644,6 +670,10 @@ class _Turn:
                         best, best_score = choice, score
             if best is not None and best_score >= CHOICE_LABEL_SCORE:
                 return _Answer(True, best.value)
+            if step.read is not None:
+                value = self.d.actions.readers[step.read](said)
+                if value is not None and any(c.value == value for c in choices):
+                    return _Answer(True, value)
         return _Answer(False)
 
     def parse_number(self, step: Step, said: str) -> _Answer:
@@ -686,6 +716,10 @@ class _Turn:
 
     async def start_flow(self, name: str) -> None:
         flow = self.flow(name)
+        suspended = self.state.meta.get("suspended")
+        if suspended and suspended.get("flow") == flow.name:
+            # Starting it afresh replaces the half-done copy: never offer both.
+            self.state.meta.pop("suspended", None)
         self.state.flow = flow.name
         self.state.step = flow.start
         self.state.meta["trail"] = []

@@ -1,7 +1,8 @@
 """Understanding short learner messages: intents, yes/no, ratings and numbers.
 
 Learners type on phones, in English or Spanish, with typos and emoji. Everything
-here works on whole, short utterances and is deliberately conservative: a wrong
+here works on whole, short utterances (an intent example ending in "…" may also
+match how a message starts) and is deliberately conservative: a wrong
 guess sends a learner somewhere they did not ask to go, while `None` only costs
 a gentle re-prompt. The dialog engine (`bot.engine.runtime`) calls `normalize`,
 `IntentMatcher.match`, `parse_yes_no`, `parse_rating` and `parse_number`;
@@ -184,20 +185,38 @@ def _command(text: str) -> str | None:
     return f"/{name}" if name else None
 
 
+# An example ending in an ellipsis is a prefix: "i want to get better at …".
+_ELLIPSES = ("…", "...")
+
+
+def _prefix(phrase: str) -> str | None:
+    """The words of a prefix example without its ellipsis, or None for a whole phrase."""
+    stripped = phrase.strip()
+    for mark in _ELLIPSES:
+        if stripped.endswith(mark):
+            return stripped[: -len(mark)]
+    return None
+
+
 class IntentMatcher:
     """Matches a whole message against example phrases, per intent and locale.
 
     `examples` maps locale -> intent -> phrases. A phrase starting with `/` is a
-    command and matches only exactly (case and accents aside). Every other phrase
-    is normalized once here, so `match` is one C-level pass over a few hundred
-    short strings (about 40 µs for the shipped 240 examples). One phrase listed
-    under two intents is a ValueError: the match would be a coin toss.
+    command and matches only exactly (case and accents aside). A phrase ending in
+    " …" or "..." is a prefix: it matches a message that starts with its words
+    ("i want to get better at …" matches "I want to get better at fractions"),
+    and only when no whole phrase matched. Every other phrase is normalized once
+    here, so `match` is one C-level pass over a few hundred short strings (about
+    40 µs for the shipped 240 examples). One phrase listed under two intents is
+    a ValueError: the match would be a coin toss.
     """
 
     def __init__(self, examples: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
         self._examples: list[_Example] = []
+        self._prefixes: list[_Example] = []
         self._commands: dict[str, list[_Example]] = {}
         seen: dict[str, _Example] = {}
+        seen_prefixes: dict[str, _Example] = {}
         for locale, by_intent in examples.items():
             for intent, phrases in by_intent.items():
                 for phrase in phrases:
@@ -207,9 +226,22 @@ class IntentMatcher:
                             _Example(command, intent, locale)
                         )
                         continue
-                    text = normalize(phrase)
+                    prefix = _prefix(phrase)
+                    text = normalize(phrase if prefix is None else prefix)
                     if not text:
                         raise ValueError(f"{locale}: intent {intent!r} has an empty example")
+                    if prefix is not None:
+                        # A prefix and a whole phrase with the same words mean different
+                        # things ("help me with …" is not "help me with"): checked apart.
+                        clash = seen_prefixes.get(text)
+                        if clash is not None and clash.intent != intent:
+                            raise ValueError(
+                                f"{locale}: prefix example {phrase!r} of intent {intent!r} is "
+                                f"also an example of {clash.intent!r} ({clash.locale})"
+                            )
+                        seen_prefixes[text] = _Example(text, intent, locale)
+                        self._prefixes.append(seen_prefixes[text])
+                        continue
                     other = seen.get(text)
                     if other is not None and other.intent != intent:
                         raise ValueError(
@@ -219,7 +251,7 @@ class IntentMatcher:
                     example = _Example(text, intent, locale)
                     seen[text] = example
                     self._examples.append(example)
-        self._intents = {e.intent for e in self._examples} | {
+        self._intents = {e.intent for e in (*self._examples, *self._prefixes)} | {
             e.intent for found in self._commands.values() for e in found
         }
         # Restricted example lists, by the set of intents asked for: the engine
@@ -281,7 +313,8 @@ class IntentMatcher:
 
         Examples in every locale are searched (a Spanish speaker may type "help");
         on equal scores an example in `locale` wins. `intents` limits which
-        intents may match.
+        intents may match. Only when no whole phrase matches are prefix examples
+        tried: the message must start with one.
         """
         allowed = self._intents if intents is None else set(intents)
         command = _command(text)
@@ -294,6 +327,14 @@ class IntentMatcher:
         query = normalize(text)
         if not query:
             return None
+        whole = self._match_whole(query, locale, intents)
+        if whole is not None or not self._prefixes:
+            return whole
+        return self._match_prefix(query, locale, allowed)
+
+    def _match_whole(
+        self, query: str, locale: str | None, intents: Collection[str] | None
+    ) -> IntentMatch | None:
         threshold = intent_threshold(len(query))
         # Reaching 82 needs the shorter string to be at least 69% of the longer
         # (fuzz.ratio is at most 2*short/(short+long)): this message is too long
@@ -307,6 +348,38 @@ class IntentMatcher:
             rank = (score, examples[index].locale == locale)
             if best is None or rank > best:
                 best, chosen = rank, examples[index]
+        if best is None or chosen is None:
+            return None
+        return IntentMatch(chosen.intent, best[0], chosen.locale)
+
+    def _match_prefix(
+        self, query: str, locale: str | None, allowed: Collection[str]
+    ) -> IntentMatch | None:
+        """The prefix example the message starts with, compared word for word.
+
+        The message's first words (as many as the example has, and one fewer or
+        one more, so a merged or split word still lines up: "iwant to get better
+        at") are scored against the example with the same typo tolerance as a
+        whole phrase. On equal scores an example in `locale` wins, then the longer
+        example ("quiero mejorar en …" over "quiero mejorar …").
+        """
+        words = query.split()
+        best: tuple[float, bool, int] | None = None
+        chosen: _Example | None = None
+        for example in self._prefixes:
+            if example.intent not in allowed:
+                continue
+            size = example.text.count(" ") + 1
+            threshold = intent_threshold(len(example.text))
+            for count in (size - 1, size, size + 1):
+                if not 1 <= count <= len(words):
+                    continue
+                score = similarity(" ".join(words[:count]), example.text)
+                if score < threshold:
+                    continue
+                rank = (score, example.locale == locale, len(example.text))
+                if best is None or rank > best:
+                    best, chosen = rank, example
         if best is None or chosen is None:
             return None
         return IntentMatch(chosen.intent, best[0], chosen.locale)
