@@ -131,7 +131,21 @@
 
   // -- rendering ----------------------------------------------------------------
 
-  function addMessage(direction, text, buttons) {
+  // A file sent with a reply (/mydata's export) becomes a download link under the
+  // message. A Blob URL keeps it on this page: nothing is fetched or stored elsewhere.
+  function attachmentLink(attachment) {
+    const blob = new Blob([attachment.content], { type: attachment.media_type });
+    const link = document.createElement("a");
+    link.className = "attachment";
+    link.href = URL.createObjectURL(blob);
+    link.download = attachment.filename;
+    link.textContent = attachment.filename;
+    const line = document.createElement("p");
+    line.append(link);
+    return line;
+  }
+
+  function addMessage(direction, text, buttons, attachment) {
     const mine = direction === "in";
     const item = document.createElement("div");
     item.className = mine ? "msg learner" : "msg coach";
@@ -142,6 +156,7 @@
     who.textContent = mine ? t.you : t.coach;
     bubble.append(who, document.createTextNode(text));
     item.append(bubble);
+    if (!mine && attachment) item.append(attachmentLink(attachment));
     if (!mine && buttons && buttons.length) {
       const group = document.createElement("div");
       group.className = "choices";
@@ -224,7 +239,9 @@
       });
       state.failed = null;
       retireButtons();
-      for (const reply of result.replies || []) addMessage("out", reply.text, reply.buttons);
+      for (const reply of result.replies || []) {
+        addMessage("out", reply.text, reply.buttons, reply.attachment);
+      }
       setExpect(result.expect);
       return true;
     } catch (error) {
