@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level)
+        # In a terminal chat, log lines would interleave with the conversation.
+        quiet = args.command == "chat" and settings.log_level == "INFO"
+        configure_logging("WARNING" if quiet else settings.log_level)
         return _run(args, settings)
     except ConfigError as exc:
         print(f"coach: {exc}", file=sys.stderr)

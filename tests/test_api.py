@@ -32,12 +32,13 @@ async def error_of(response: Any, status: int) -> str:
 async def test_a_message_gets_replies_and_what_comes_next(client: Client) -> None:
     data = await send(client, user="ana", text="hi")
     assert "I'm Coach" in data["replies"][0]["text"]
-    menu = data["replies"][-1]
-    assert {"label": "Quick warm-up", "value": "warmup"} in menu["buttons"]
-    assert data["expect"] == {"type": "choice", "slot": "menu.choice"}
-    data = await send(client, user="ana", button="warmup")
-    assert data["replies"][-1]["text"] == "What should I call you?"
-    assert data["expect"] == {"type": "text", "slot": "profile.name"}
+    assert "What should I call you?" in data["replies"][-1]["text"]
+    assert data["expect"] == {"type": "text", "slot": "onboarding.name"}
+    data = await send(client, user="ana", text="Ana")
+    assert data["replies"][0]["text"] == "Nice to meet you, Ana!"
+    language = data["replies"][-1]
+    assert {"label": "Español", "value": "es"} in language["buttons"]
+    assert data["expect"] == {"type": "choice", "slot": "onboarding.locale"}
 
 
 async def test_a_repeated_message_id_answers_the_same_and_changes_nothing(client: Client) -> None:
@@ -50,8 +51,8 @@ async def test_a_repeated_message_id_answers_the_same_and_changes_nothing(client
 
 async def test_export_has_everything_about_the_person(client: Client) -> None:
     await send(client, user="ana", text="hi")
-    await send(client, user="ana", button="warmup")
     await send(client, user="ana", text="Ana")
+    await send(client, user="ana", button="en")
     response = await client.get("/api/v1/users/ana/export")
     assert response.status == 200
     data = await response.json()
@@ -59,15 +60,15 @@ async def test_export_has_everything_about_the_person(client: Client) -> None:
     assert data["person"]["name"] == "Ana"
     assert {"id", "role", "name", "locale", "timezone"} <= set(data["person"])
     assert data["person"]["role"] == "learner"
-    assert data["conversation"]["flow"] == "warmup"
-    assert data["conversation"]["step"] == "mood"
-    assert data["conversation"]["expect"] == {"type": "rating", "slot": "warmup.mood"}
+    assert data["person"]["locale"] == "en"
+    assert data["conversation"]["flow"] == "onboarding"
+    assert data["conversation"]["expect"] == {"type": "choice", "slot": "onboarding.grade"}
     for key in ("goals", "checkins", "interests", "recommendations"):
         assert data[key] == []
     assert [m["text"] for m in data["messages"] if m["direction"] == "in"] == [
         "hi",
-        "Quick warm-up",
         "Ana",
+        "English",
     ]
 
 

@@ -99,11 +99,12 @@ def test_serving_on_the_network_without_a_token_is_refused(tmp_path: Path) -> No
 
 def test_db_upgrade_then_chat_in_the_console_shows_in_the_export(tmp_path: Path) -> None:
     assert coach("db", "upgrade", tmp_path=tmp_path).returncode == 0
-    result = coach("chat", "--user", "maria", tmp_path=tmp_path, stdin="2\nbogus answer\n/quit\n")
+    result = coach("chat", "--user", "maria", tmp_path=tmp_path, stdin="Maria\n2\n/quit\n")
     assert result.returncode == 0, result.stderr
-    assert "coach> Hi! I'm Coach" in result.stdout
-    assert "[1] Quick warm-up" in result.stdout
-    assert "coach> Hmm, I didn't quite get that" in result.stdout
+    assert "coach> Hi, I'm Coach!" in result.stdout
+    assert "coach> Nice to meet you, Maria!" in result.stdout
+    assert "[1] English   [2] Español" in result.stdout
+    assert "coach> ¿En qué grado estás?" in result.stdout
     # The same database, seen through the API's export.
     code = (
         "import asyncio, json, sys\n"
@@ -124,7 +125,7 @@ def test_db_upgrade_then_chat_in_the_console_shows_in_the_export(tmp_path: Path)
     data = json.loads(out.stdout)
     assert [m["text"] for m in data["messages"] if m["direction"] == "in"] == [
         "hi",
-        "Help",
-        "bogus answer",
+        "Maria",
+        "Español",
     ]
     assert {m["channel"] for m in data["messages"]} == {"console"}

@@ -6,14 +6,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
 from bot.clock import FakeClock
 from bot.services import Services
 from bot.store.models import Conversation, Person
 from bot.testing.conversation import Chat
+from bot.testing.people import seed_learner
 
 MONDAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def chat(services: Services) -> Chat:
+    """A learner past onboarding (its own tests are in test_onboarding.py), at rest."""
+    await seed_learner(services.db, services.clock, "learner-1")
+    return Chat(services.turns, "learner-1")
 
 
 async def person_of(services: Services, user: str = "learner-1") -> Person:
@@ -34,15 +43,14 @@ async def slots_of(services: Services, user: str = "learner-1") -> dict[str, Any
         return dict(conversation.slots)
 
 
-async def test_first_contact_greets_and_offers_the_menu(chat: Chat) -> None:
+async def test_a_returning_learner_is_welcomed_back_to_the_menu(chat: Chat) -> None:
     await chat.script("""
         > hi
-        < I'm Coach
-        < your reflections stay private
+        < Sam
         < What would you like to do?
         = choice menu.choice
     """)
-    assert chat.buttons == ["warmup", "help"]
+    assert chat.buttons == ["goal", "goals", "checkin", "next", "interests", "help"]
 
 
 async def test_warm_up_happy_path_stores_every_answer(
@@ -50,8 +58,7 @@ async def test_warm_up_happy_path_stores_every_answer(
 ) -> None:
     clock.set(MONDAY)
     await chat.script("""
-        > hello
-        > [warmup]
+        > /warmup
         < What should I call you?
         = text profile.name
         > Maria
@@ -84,8 +91,7 @@ async def test_warm_up_happy_path_stores_every_answer(
 
 async def test_rating_branches_on_the_answer(chat: Chat) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Sam
         > 😞
         < rough one
@@ -98,8 +104,7 @@ async def test_rating_branches_on_the_answer(chat: Chat) -> None:
 
 async def test_middle_rating_takes_the_default_branch(chat: Chat) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Sam
         > three
         < Thanks for telling me
@@ -108,32 +113,29 @@ async def test_middle_rating_takes_the_default_branch(chat: Chat) -> None:
 
 async def test_choice_by_typed_label_number_or_typo(chat: Chat, services: Services) -> None:
     await chat.script("""
-        > hi
-        > quick warm up
-        < What should I call you?
+        > menu
+        > my goals
+        < set one
     """)
-    other = Chat(services.turns, "learner-2")
-    await other.script("""
-        > hi
-        > 1
-        < What should I call you?
-    """)
-    third = Chat(services.turns, "learner-3")
-    await third.script("""
-        > hi
-        > quik warmup
-        < What should I call you?
-    """)
+    for n, typed in enumerate(["2", "my goles", "MIS METAS"]):
+        await seed_learner(services.db, services.clock, f"learner-{n + 2}")
+        other = Chat(services.turns, f"learner-{n + 2}")
+        await other.script(f"""
+            > menu
+            > {typed}
+            <! pick one of the buttons
+        """)
+        assert other.last.expect.slot != "menu.choice"
 
 
 async def test_each_kind_of_question_re_prompts_kindly(chat: Chat, clock: FakeClock) -> None:
     clock.set(MONDAY)
     await chat.script("""
-        > hi
+        > menu
         > purple elephant
         < pick one of the buttons
         = choice menu.choice
-        > [warmup]
+        > /warmup
         > Maria
         > seven
         < Pick a number from 1 to 5
@@ -166,8 +168,7 @@ async def test_each_kind_of_question_re_prompts_kindly(chat: Chat, clock: FakeCl
 
 async def test_a_too_long_name_is_refused(chat: Chat) -> None:
     await chat.script(f"""
-        > hi
-        > [warmup]
+        > /warmup
         > {"x" * 41}
         < 40 characters or fewer
         = text profile.name
@@ -176,8 +177,7 @@ async def test_a_too_long_name_is_refused(chat: Chat) -> None:
 
 async def test_three_misses_offer_a_way_out(chat: Chat) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
         > purple
         < Pick a number
@@ -196,8 +196,7 @@ async def test_three_misses_offer_a_way_out(chat: Chat) -> None:
 
 async def test_an_optional_question_can_be_skipped(chat: Chat, services: Services) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
         > 4
         > yes
@@ -213,12 +212,11 @@ async def test_an_optional_question_can_be_skipped(chat: Chat, services: Service
 
 async def test_help_in_the_middle_then_carry_on(chat: Chat) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
         = rating warmup.mood
         > hlep
-        < I can help you set a goal
+        < I help you choose goals
         < Carry on with the warm-up, or start over?
         = yes_no
         > [yes]
@@ -231,8 +229,7 @@ async def test_help_in_the_middle_then_carry_on(chat: Chat) -> None:
 
 async def test_help_in_the_middle_then_start_over(chat: Chat) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > /help
         < Carry on with the warm-up
         > no
@@ -245,8 +242,7 @@ async def test_help_in_the_middle_then_start_over(chat: Chat) -> None:
 
 async def test_the_menu_offers_to_carry_on(chat: Chat) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
         > menu
         < What would you like to do?
@@ -262,8 +258,7 @@ async def test_the_menu_offers_to_carry_on(chat: Chat) -> None:
 
 async def test_restart_clears_the_flow(chat: Chat) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
         > start over
         < I've stopped that
@@ -278,8 +273,7 @@ async def test_pause_holds_reminders_and_keeps_the_place(
 ) -> None:
     clock.set(MONDAY)
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
         > pause
         < Paused: no reminders from me until Monday, December 7, 2026
@@ -301,8 +295,7 @@ async def test_switching_language_in_the_middle_re_asks_in_spanish(
     chat: Chat, services: Services
 ) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
         > español
         < seguimos en español
@@ -320,10 +313,9 @@ async def test_switching_language_in_the_middle_re_asks_in_spanish(
 async def test_the_whole_warm_up_in_spanish(chat: Chat, clock: FakeClock) -> None:
     clock.set(MONDAY)
     await chat.script("""
-        > hola
         > español
         < ¿Qué te gustaría hacer?
-        > [warmup]
+        > /warmup
         < ¿Cómo quieres que te llame?
         > Lucía
         < ¡Encantado, Lucía!
@@ -344,8 +336,7 @@ async def test_the_whole_warm_up_in_spanish(chat: Chat, clock: FakeClock) -> Non
 async def test_an_idle_conversation_resumes_with_a_recap(chat: Chat, clock: FakeClock) -> None:
     clock.set(MONDAY)
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
     """)
     clock.advance(hours=30)
@@ -363,8 +354,7 @@ async def test_an_idle_conversation_resumes_with_a_recap(chat: Chat, clock: Fake
 async def test_a_short_break_does_not_interrupt(chat: Chat, clock: FakeClock) -> None:
     clock.set(MONDAY)
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
     """)
     clock.advance(hours=2)
@@ -376,9 +366,8 @@ async def test_a_short_break_does_not_interrupt(chat: Chat, clock: FakeClock) ->
 
 async def test_gibberish_when_idle_gets_a_fallback_and_the_menu(chat: Chat) -> None:
     await chat.script("""
-        > hi
-        > [help]
-        < I can help you
+        > help
+        < I help you choose goals
         = none
         > qwzx vbnm
         < didn't quite get that
@@ -391,10 +380,10 @@ async def test_a_restart_of_the_service_mid_conversation_loses_nothing(
     open_services: Any, tmp_path: Path
 ) -> None:
     first: Services = await open_services("sqlite")
+    await seed_learner(first.db, first.clock, "learner-9")
     chat = Chat(first.turns, "learner-9")
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
         = rating warmup.mood
     """)
@@ -416,7 +405,7 @@ async def test_a_new_person_gets_the_deployment_defaults(open_services: Any) -> 
     chat = Chat(services.turns, "nuevo")
     await chat.script("""
         > hola
-        < Soy Coach
+        < Coach
     """)
     person = await person_of(services, "nuevo")
     assert (person.locale, person.timezone) == ("es", "America/Mexico_City")
@@ -426,8 +415,7 @@ async def test_a_new_person_gets_the_deployment_defaults(open_services: Any) -> 
 
 async def test_go_back_re_asks_the_previous_question(chat: Chat, services: Services) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Mara
         = rating warmup.mood
         > go back
@@ -442,8 +430,7 @@ async def test_go_back_re_asks_the_previous_question(chat: Chat, services: Servi
 
 async def test_go_back_at_the_first_question_says_so(chat: Chat) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > back
         < first question
         < What should I call you?
@@ -452,8 +439,7 @@ async def test_go_back_at_the_first_question_says_so(chat: Chat) -> None:
 
 async def test_i_dont_know_encourages_or_skips(chat: Chat, services: Services) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
         > 3
         > yes
@@ -471,8 +457,7 @@ async def test_i_dont_know_encourages_or_skips(chat: Chat, services: Services) -
 
 async def test_no_turn_sends_more_than_three_messages(chat: Chat) -> None:
     await chat.script("""
-        > hi
-        > [warmup]
+        > /warmup
         > Maria
         > 4
         > yes

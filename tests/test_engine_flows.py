@@ -11,6 +11,7 @@ import pytest
 from bot.paths import shipped
 from bot.services import Services
 from bot.testing.conversation import Chat
+from bot.testing.people import seed_learner
 
 FLOWS = """
 flows:
@@ -76,13 +77,13 @@ async def study(tmp_path: Path, open_services: Any) -> Services:
     for code, extra in CATALOG.items():
         (dialogs / "locales" / code / "study.yaml").write_text(extra, encoding="utf-8")
     services: Services = await open_services("sqlite", dialogs_dir=dialogs)
+    await seed_learner(services.db, services.clock, "kim")
     return services
 
 
 async def test_a_called_flow_returns_to_its_caller(study: Services) -> None:
     chat = Chat(study.turns, "kim")
     await chat.script("""
-        > hi
         > /study
         < Let's pick something to study
         < What do you want to work on?
@@ -97,7 +98,6 @@ async def test_a_called_flow_returns_to_its_caller(study: Services) -> None:
 async def test_a_topic_question_re_prompts_on_something_vague(study: Services) -> None:
     chat = Chat(study.turns, "kim")
     await chat.script("""
-        > hi
         > /study
         > school stuff
         < What subject or skill is it?
@@ -111,7 +111,6 @@ async def test_a_topic_question_re_prompts_on_something_vague(study: Services) -
 async def test_help_inside_a_called_flow_comes_back_to_it(study: Services) -> None:
     chat = Chat(study.turns, "kim")
     await chat.script("""
-        > hi
         > /study
         > help
         < Carry on with picking a topic
@@ -120,4 +119,33 @@ async def test_help_inside_a_called_flow_comes_back_to_it(study: Services) -> No
         > algebra
         < Back in the study flow with algebra
         < Maths it is
+    """)
+
+
+async def test_a_command_typed_at_a_question_starts_that_flow(study: Services) -> None:
+    chat = Chat(study.turns, "kim")
+    await chat.script("""
+        > /study
+        = topic study.topic
+        > /warmup
+        < What should I call you?
+        = text profile.name
+    """)
+    async with study.db.reading() as session:
+        from sqlmodel import select
+
+        from bot.store.models import Conversation
+
+        conversation = (await session.exec(select(Conversation))).one()
+    # The command was not taken as the answer, and the study flow waits to be resumed.
+    assert "study.topic" not in conversation.slots
+    assert conversation.meta["suspended"]["flow"] == "pick_topic"
+
+
+async def test_a_button_naming_a_flow_starts_it(study: Services) -> None:
+    chat = Chat(study.turns, "kim")
+    await chat.script("""
+        > /study
+        > [warmup]
+        < What should I call you?
     """)

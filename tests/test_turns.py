@@ -18,6 +18,7 @@ from bot.store.models import (
     Person,
 )
 from bot.testing.conversation import Chat
+from bot.testing.people import seed_learner
 
 
 async def count(services: Services, model: Any) -> int:
@@ -42,8 +43,8 @@ async def test_a_turn_writes_person_conversation_log_and_inbox(any_services: Ser
     async with any_services.db.reading() as session:
         conversation = (await session.exec(select(Conversation))).one()
         assert (conversation.flow, conversation.step, conversation.version) == (
-            "menu",
-            "choose",
+            "onboarding",
+            "name",
             1,
         )
         assert conversation.updated_at.tzinfo is not None
@@ -77,10 +78,11 @@ async def test_two_replicas_never_lose_a_turn(any_services: Services, open_servi
     """Two turn services on one database (two replicas) take turns for one person."""
     settings = any_services.settings
     replica = build_services(settings, any_services.clock, any_services.db)
+    await seed_learner(any_services.db, any_services.clock, "ana")
     chat = Chat(any_services.turns, "ana")
     await chat.script("""
         > hi
-        > [warmup]
+        > /warmup
         > Ana
         = rating warmup.mood
     """)
@@ -143,8 +145,8 @@ async def test_erasing_a_person_leaves_nothing_behind(any_services: Services) ->
     chat = Chat(any_services.turns, "ana")
     await chat.script("""
         > hi
-        > [warmup]
         > Ana
+        > [es]
     """)
     await any_services.turns.handle(msg("ben", "hi", "b1"))
     assert await any_services.turns.erase("web", "ana")
@@ -162,8 +164,6 @@ async def test_erasing_a_person_leaves_nothing_behind(any_services: Services) ->
 
 
 async def test_seeded_learners_start_at_rest(any_services: Services) -> None:
-    from bot.testing.people import seed_learner
-
     await seed_learner(any_services.db, any_services.clock, "sam")
     chat = Chat(any_services.turns, "sam")
     await chat.script("""

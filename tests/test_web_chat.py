@@ -112,17 +112,13 @@ async def test_a_conversation_round_trips_and_shows_in_history(client: Client) -
 
     greeting = await say(client, text="hi", message_id="m1")
     assert "I'm Coach" in texts(greeting)
-    buttons = {b["value"]: b["label"] for r in greeting["replies"] for b in r["buttons"]}
-    assert buttons["warmup"] == "Quick warm-up"
-
-    asked = await say(client, button="warmup", message_id="m2")
-    assert "What should I call you?" in texts(asked)
-    assert asked["expect"] == {"type": "text", "slot": "profile.name"}
+    assert "What should I call you?" in texts(greeting)
+    assert greeting["expect"] == {"type": "text", "slot": "onboarding.name"}
 
     named = await say(client, text="Maria", message_id="m3")
     assert "Nice to meet you, Maria!" in texts(named)
-    assert named["expect"]["type"] == "rating"
-    assert [b["value"] for b in named["replies"][-1]["buttons"]] == ["1", "2", "3", "4", "5"]
+    assert named["expect"] == {"type": "choice", "slot": "onboarding.locale"}
+    assert [b["value"] for b in named["replies"][-1]["buttons"]] == ["en", "es"]
 
     shown = await history(client)
     learner = [m["text"] for m in shown["messages"] if m["direction"] == "in"]
@@ -132,9 +128,9 @@ async def test_a_conversation_round_trips_and_shows_in_history(client: Client) -
     assert "I'm Coach" in coach
     assert "What should I call you?" in coach
     assert "Nice to meet you, Maria!" in coach
-    # The rating question still offers its buttons after a reload.
+    # The language question still offers its buttons after a reload.
     assert shown["messages"][-1]["direction"] == "out"
-    assert [b["value"] for b in shown["messages"][-1]["buttons"]] == ["1", "2", "3", "4", "5"]
+    assert [b["value"] for b in shown["messages"][-1]["buttons"]] == ["en", "es"]
     assert shown["expect"] == named["expect"]
 
 
@@ -149,12 +145,12 @@ async def test_a_first_message_without_a_cookie_gets_one(client: Client) -> None
 async def test_a_retried_message_is_answered_once(client: Client) -> None:
     # The page resends a message with the same id after a network failure.
     await say(client, text="hi", message_id="first")
-    first = await say(client, button="warmup", message_id="retry-me")
-    second = await say(client, button="warmup", message_id="retry-me")
+    first = await say(client, text="Maria", message_id="retry-me")
+    second = await say(client, text="Maria", message_id="retry-me")
     assert second == first
     shown = await history(client)
-    asks = [m for m in shown["messages"] if m["text"] == "What should I call you?"]
-    assert len(asks) == 1
+    greeted = [m for m in shown["messages"] if m["text"] == "Nice to meet you, Maria!"]
+    assert len(greeted) == 1
 
 
 @pytest.mark.parametrize(
@@ -170,7 +166,6 @@ async def test_a_retried_message_is_answered_once(client: Client) -> None:
 async def test_a_forged_cookie_gets_a_new_identity(client: Client, tamper: Any) -> None:
     await history(client)
     await say(client, text="hi")
-    await say(client, button="warmup")
     await say(client, text="Maria")
     original = cookie_of(client)
     user, _, signature = original.rpartition(".")
@@ -195,7 +190,6 @@ async def test_a_forged_cookie_gets_a_new_identity(client: Client, tamper: Any) 
 async def test_two_browsers_do_not_see_each_other(client: Client) -> None:
     await history(client)
     await say(client, text="hi")
-    await say(client, button="warmup")
     await say(client, text="Ana")
     use_cookie(client, None)
     assert (await history(client))["messages"] == []
@@ -222,7 +216,7 @@ async def test_only_json_is_accepted(client: Client, body: str, content_type: st
     ("body", "says"),
     [
         pytest.param({}, "exactly one of 'text' or 'button'", id="empty"),
-        pytest.param({"text": "hi", "button": "warmup"}, "exactly one", id="both"),
+        pytest.param({"text": "hi", "button": "en"}, "exactly one", id="both"),
         pytest.param({"text": ""}, "text", id="empty-text"),
         pytest.param({"text": 5}, "text", id="number"),
         pytest.param({"text": None}, "exactly one", id="null"),

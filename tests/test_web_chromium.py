@@ -94,15 +94,9 @@ async def test_a_learner_chats_reloads_and_keeps_the_chat(server_url: str, tmp_p
 
         # A first visit greets without the learner typing anything.
         await coach_says(browser, "I'm Coach")
-        await browser.wait_for(f"document.querySelector({json.dumps(choice('warmup'))})", WAIT)
-        assert await text_of(browser, choice("warmup")) == "Quick warm-up"
-
-        # Pressing a button shows its label as the learner's message and sends its value.
-        await browser.click(choice("warmup"))
         await coach_says(browser, "What should I call you?")
-        assert (await browser.evaluate(LEARNER_TEXT))[-1] == "Quick warm-up"
-        assert not await exists(browser, choice("warmup"))  # the answered menu is switched off
         await idle(browser)
+        assert await browser.evaluate(ACTIVE_VALUES) == ["skip"]
 
         # Typing a name and pressing Enter sends it; the box empties for the next answer.
         await browser.type_text("#input", "Maria")
@@ -111,7 +105,16 @@ async def test_a_learner_chats_reloads_and_keeps_the_chat(server_url: str, tmp_p
         await idle(browser)
         assert (await browser.evaluate(LEARNER_TEXT))[-1] == "Maria"
         assert await browser.evaluate("document.querySelector('#input').value") == ""
-        assert await browser.evaluate(ACTIVE_VALUES) == ["1", "2", "3", "4", "5"]
+        assert await browser.evaluate(ACTIVE_VALUES) == ["en", "es"]
+        assert await text_of(browser, choice("en")) == "English"
+
+        # Pressing a button shows its label as the learner's message and sends its value.
+        await browser.click(choice("en"))
+        await coach_says(browser, "Which grade are you in?")
+        assert (await browser.evaluate(LEARNER_TEXT))[-1] == "English"
+        assert not await exists(browser, choice("en"))  # the answered question is switched off
+        await idle(browser)
+        assert await browser.evaluate(ACTIVE_VALUES) == ["K-2", "3-5", "6-8", "9-12"]
 
         await settled(browser)
         shot = await browser.screenshot(tmp_path / "chat-360x740.png")
@@ -126,18 +129,18 @@ async def test_a_learner_chats_reloads_and_keeps_the_chat(server_url: str, tmp_p
 
         before = await browser.evaluate(COACH_TEXT)
         await browser.reload()
-        await coach_says(browser, "Nice to meet you, Maria!")
+        await coach_says(browser, "Which grade are you in?")
         assert await browser.evaluate(COACH_TEXT) == before
-        assert await browser.evaluate(LEARNER_TEXT) == ["hi", "Quick warm-up", "Maria"]
-        # The open question still has its buttons; the answered menu does not.
-        assert await browser.evaluate(ACTIVE_VALUES) == ["1", "2", "3", "4", "5"]
-        assert not await exists(browser, choice("warmup"))
+        assert await browser.evaluate(LEARNER_TEXT) == ["hi", "Maria", "English"]
+        # The open question still has its buttons; the answered ones do not.
+        assert await browser.evaluate(ACTIVE_VALUES) == ["K-2", "3-5", "6-8", "9-12"]
+        assert not await exists(browser, choice("en"))
 
-        # Buttons work from the keyboard too: Enter on a focused rating button.
-        await browser.press_enter(choice("4"))
-        await coach_says(browser, "Love to hear it!")
+        # Buttons work from the keyboard too: Enter on a focused button.
+        await browser.press_enter(choice("6-8"))
+        await coach_says(browser, "13 or older")
         await idle(browser)
-        assert (await browser.evaluate(LEARNER_TEXT))[-1] == "4 🙂"
+        assert (await browser.evaluate(LEARNER_TEXT))[-1] == "6–8"
 
         assert browser.errors == []
 
@@ -168,7 +171,7 @@ async def test_a_failed_send_keeps_the_text_for_a_retry(server_url: str) -> None
         # Back online, "Try again" sends it once and the coach answers.
         await browser.evaluate("window.fetch = window.realFetch")
         await browser.click("#retry")
-        await coach_says(browser, "I can help you set a goal")
+        await coach_says(browser, "I help you choose goals")
         await idle(browser)
         assert await browser.evaluate("document.querySelector('#notice').hidden") is True
         assert await browser.evaluate("document.querySelector('#input').value") == ""
