@@ -129,3 +129,12 @@ def test_db_upgrade_then_chat_in_the_console_shows_in_the_export(tmp_path: Path)
         "Español",
     ]
     assert {m["channel"] for m in data["messages"]} == {"console"}
+
+
+def test_mydata_in_the_console_saves_the_export_as_a_file(tmp_path: Path) -> None:
+    result = coach("chat", "--user", "ana", tmp_path=tmp_path, stdin="Ana\n1\n/mydata\n/quit\n")
+    assert result.returncode == 0, result.stderr
+    assert f"(file saved: {tmp_path / 'coach-data.json'})" in result.stdout
+    data = json.loads((tmp_path / "coach-data.json").read_text(encoding="utf-8"))
+    assert data["schema"] == "coach.export/v1"
+    assert data["person"]["name"] == "Ana"

@@ -469,3 +469,32 @@ async def test_no_turn_sends_more_than_three_messages(chat: Chat) -> None:
     assert len(chat.last.replies) <= 3
     chat.expect_reply("Got it")
     chat.expect_reply("That's a plan")
+
+
+async def test_coming_back_to_the_menu_after_a_day_just_answers(
+    chat: Chat, clock: FakeClock
+) -> None:
+    await chat.script("""
+        > menu
+        = choice menu.choice
+    """)
+    clock.advance(hours=30)
+    await chat.script("""
+        > purple
+        < pick one of the buttons
+        = choice menu.choice
+    """)
+
+
+async def test_starting_over_mid_onboarding_starts_onboarding_again(services: Services) -> None:
+    newcomer = Chat(services.turns, "newcomer")
+    await newcomer.script("""
+        > hi
+        = text onboarding.name
+        > help
+        < Carry on
+        > [no]
+        < fresh start
+        < What should I call you?
+        = text onboarding.name
+    """)

@@ -796,9 +796,6 @@ async def test_hello_mid_onboarding_starts_it_afresh_and_only_once(chat: Chat) -
 # -- engine behaviour onboarding needs (strict: passes once the engine changes) -------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine: a language intent that answers a choice re-asks it instead"
-)
 async def test_español_at_the_language_question_answers_it(chat: Chat) -> None:
     await chat.script("""
         > hi

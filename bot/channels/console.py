@@ -10,10 +10,11 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from bot.channels.api import WEB_CHANNEL
-from bot.engine.messages import Button, Inbound, TurnResult
+from bot.engine.messages import Attachment, Button, Inbound, TurnResult
 from bot.engine.turns import TurnService
 
 QUIT_WORDS = {"/quit", "/exit"}
@@ -24,12 +25,29 @@ def render(result: TurnResult, out: TextIO) -> list[Button]:
     buttons: list[Button] = []
     for reply in result.replies:
         out.write(f"coach> {reply.text}\n")
+        if reply.attachment is not None:
+            saved = save_attachment(reply.attachment)
+            out.write(f"       (file saved: {saved})\n")
         if reply.buttons:
             buttons = list(reply.buttons)
             choices = "   ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, start=1))
             out.write(f"       {choices}\n")
     out.flush()
     return buttons
+
+
+def save_attachment(attachment: Attachment, folder: Path | None = None) -> Path:
+    """Write a file the coach sent into the current folder, never over an existing one."""
+    folder = folder or Path.cwd()
+    name = Path(attachment.filename).name or "coach-file"
+    target = folder / name
+    stem, suffix = target.stem, target.suffix
+    n = 1
+    while target.exists():
+        target = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    target.write_text(attachment.content, encoding="utf-8")
+    return target
 
 
 def to_inbound(user: str, line: str, buttons: list[Button]) -> Inbound:

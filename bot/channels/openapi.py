@@ -130,6 +130,17 @@ def openapi_document() -> dict[str, Any]:
                                 "required": ["text", "buttons"],
                                 "properties": {
                                     "text": {"type": "string"},
+                                    "attachment": {
+                                        "description": "A file sent with the message "
+                                        "(/mydata's export); present only then.",
+                                        "type": "object",
+                                        "required": ["filename", "media_type", "content"],
+                                        "properties": {
+                                            "filename": {"type": "string"},
+                                            "media_type": {"type": "string"},
+                                            "content": {"type": "string"},
+                                        },
+                                    },
                                     "buttons": {
                                         "type": "array",
                                         "items": {"$ref": "#/components/schemas/Button"},

@@ -87,6 +87,7 @@ async def export_person(
             "under_13": person.under_13,
             "checkin_weekday": person.checkin_weekday,
             "checkin_time": person.checkin_time,
+            "onboarded_at": _iso(person.onboarded_at),
             "paused_until": _iso(person.paused_until),
             "created_at": _iso(person.created_at),
         },

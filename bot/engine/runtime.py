@@ -304,10 +304,16 @@ class _Turn:
         self._heal()
 
         intent = self.match(said, self.d._engine_intents)
-        if intent == f"language_{self.person.locale}" and self.state.awaiting:
-            # "English" from an English speaker mid-question is an answer (a topic,
-            # a language to learn), not a request to switch.
-            intent = None
+        step = self.current_step()
+        if intent and intent.startswith("language_") and self.state.awaiting and step:
+            code = intent.removeprefix("language_")
+            if self.offers(step, code):
+                # "español" at the language question is its answer, not an interruption.
+                intent = None
+            elif code == self.person.locale:
+                # "English" from an English speaker mid-question is an answer (a topic,
+                # a language to learn), not a request to switch.
+                intent = None
         if intent is not None:
             await self.engine_intent(intent)
             return
@@ -395,6 +401,9 @@ class _Turn:
     def is_idle_return(self, last_active: datetime | None) -> bool:
         if last_active is None or not self.state.awaiting:
             return False
+        current = self.d.flows.flows.get(self.state.flow or "")
+        if current is None or current.anywhere:
+            return False  # the menu or help: nothing worth a recap, just answer it
         return self.now - last_active > self.d.idle_after
 
     # -- engine intents ------------------------------------------------------------------
@@ -433,7 +442,7 @@ class _Turn:
             for key in ("awaiting", "misses", "offer", "suspended"):
                 self.state.meta.pop(key, None)
             self.say("engine.cancelled")
-            await self.start_flow(self.d.menu_flow)
+            await self.start_flow(self.d.entry_flow)
 
     async def go_back(self) -> None:
         """Re-ask the question before this one in the same flow."""
@@ -530,7 +539,8 @@ class _Turn:
             self.state.meta.pop("offer", None)
             self.state.meta.pop("suspended", None)
             self.say("engine.start_over")
-            await self.start_flow(self.d.menu_flow)
+            # The entry flow knows where a fresh start begins (onboarding if unfinished).
+            await self.start_flow(self.d.entry_flow)
 
     async def restore(self) -> None:
         suspended = self.state.meta.pop("suspended", None)
