@@ -25,9 +25,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.engine.actions import ActionContext, ActionRegistry
 from bot.engine.messages import Button, Reply
-from bot.engine.topics import LANGUAGES, Term, TermMatch, Vocabulary
+from bot.engine.topics import Term, TermMatch, Vocabulary
 from bot.engine.understand import intent_threshold, normalize, similarity
-from bot.engine.yamlfile import load_yaml
 from bot.paths import shipped
 from bot.store.models import Goal, Person
 
@@ -185,39 +184,32 @@ _NO_ANSWER = frozenset({
 
 # -- the vocabulary --------------------------------------------------------------------
 
-_VOCABULARY_FILE = shipped("content") / "vocabulary.yaml"
-
 
 @functools.cache
-def vocabulary() -> Vocabulary:
-    """The shipped tag vocabulary, read once (it is data that ships with the code)."""
-    return Vocabulary.load(_VOCABULARY_FILE)
+def _shipped_vocabulary() -> Vocabulary:
+    """The shipped tag vocabulary, for callers without a turn (the engine passes its own)."""
+    return Vocabulary.load(shipped("content") / "vocabulary.yaml")
 
 
-@functools.cache
-def _topic_labels() -> dict[str, dict[str, str]]:
-    """topic id → language → its first synonym, the word a button shows ("fractions")."""
-    vocabulary()  # a malformed file fails here with the vocabulary's own message
-    data = load_yaml(_VOCABULARY_FILE)
-    return {
-        str(entry["id"]): {code: str(entry[code][0]) for code in LANGUAGES}
-        for entry in data["topics"]
-    }
+def vocabulary(ctx: ActionContext | None = None) -> Vocabulary:
+    """The deployment's vocabulary (COACH_CONTENT_DIR) during a turn, else the shipped one."""
+    if ctx is not None and ctx.vocabulary is not None:
+        return ctx.vocabulary
+    return _shipped_vocabulary()
 
 
-def topic_label(topic: str, locale: str) -> str:
+def topic_label(topic: str, locale: str, ctx: ActionContext | None = None) -> str:
     """The topic in words, in the learner's language ("fracciones"); its id if unknown."""
-    labels = _topic_labels().get(topic, {})
-    return labels.get(locale) or labels.get("en") or topic
+    return vocabulary(ctx).label(topic, locale)
 
 
 def _is_broad(term: Term) -> bool:
     return term.id in NARROWER
 
 
-def best_topic(text: str) -> TermMatch | None:
+def best_topic(text: str, ctx: ActionContext | None = None) -> TermMatch | None:
     """The topic a wish is about, if the vocabulary finds one."""
-    found = vocabulary().find(text, "topic", limit=1)
+    found = vocabulary(ctx).find(text, "topic", limit=1)
     return found[0] if found else None
 
 
@@ -363,9 +355,9 @@ def _clear(slots: dict[str, Any], prefix: str) -> None:
 
 
 def _choices(ctx: ActionContext, topics: Sequence[str]) -> list[dict[str, str]]:
-    known = {t.id for t in vocabulary().topics()}
+    known = {t.id for t in vocabulary(ctx).topics()}
     return [
-        {"value": topic, "label": topic_label(topic, ctx.locale).capitalize()}
+        {"value": topic, "label": topic_label(topic, ctx.locale, ctx).capitalize()}
         for topic in topics
         if topic in known
     ]
@@ -459,11 +451,11 @@ def _register_goal(actions: ActionRegistry) -> None:
         """Find the topic in the wish; a broad or vague wish gets choices to narrow it."""
         raw = str(ctx.slots.get(WISH) or "")
         wish = strip_lead(raw) or tidy(raw)
-        match = best_topic(wish)
+        match = best_topic(wish, ctx)
         ctx.slots[NARROW_CHOICES_SLOT] = None
         ctx.slots[TOPIC] = match.term.id if match else None
         if match is not None and _is_broad(match.term):
-            label = topic_label(match.term.id, ctx.locale).capitalize()
+            label = topic_label(match.term.id, ctx.locale, ctx).capitalize()
             ctx.slots[NARROW_CHOICES_SLOT] = [
                 *_choices(ctx, NARROWER[match.term.id][: NARROW_CHOICES - 1]),
                 {"value": match.term.id, "label": ctx.render("goal.in_general", {"topic": label})},
@@ -473,8 +465,8 @@ def _register_goal(actions: ActionRegistry) -> None:
         elif match is not None:
             if match.score < 100 and normalize(wish) == match.phrase:
                 # Only the topic, with a typo ("fractoins"): keep it spelled right.
-                wish = topic_label(match.term.id, ctx.locale)
-            ctx.say("goal.topic_ok", topic=topic_label(match.term.id, ctx.locale).capitalize())
+                wish = topic_label(match.term.id, ctx.locale, ctx)
+            ctx.say("goal.topic_ok", topic=topic_label(match.term.id, ctx.locale, ctx).capitalize())
         elif is_vague(wish):
             topics = GRADE_TOPICS if _about_grades(wish) else COMMON_TOPICS
             ctx.slots[NARROW_CHOICES_SLOT] = [*_choices(ctx, topics), _other(ctx)]
@@ -495,7 +487,7 @@ def _register_goal(actions: ActionRegistry) -> None:
             return
         if pick != ctx.slots.get(TOPIC) or not ctx.slots.get(WISH):
             # "school" → Math: the pick says it better; "math" → "math in general" keeps it.
-            ctx.slots[WISH] = _upper_first(topic_label(pick, ctx.locale))
+            ctx.slots[WISH] = _upper_first(topic_label(pick, ctx.locale, ctx))
         ctx.slots[TOPIC] = pick
 
     @actions.register("goal.read_own", sets=(WISH, TOPIC))
@@ -503,7 +495,7 @@ def _register_goal(actions: ActionRegistry) -> None:
         """The wish in the learner's own words, after "something else": taken as it is."""
         raw = str(ctx.slots.get(WISH) or "")
         wish = strip_lead(raw) or tidy(raw)
-        match = best_topic(wish)
+        match = best_topic(wish, ctx)
         ctx.slots[WISH] = _upper_first(wish)
         ctx.slots[TOPIC] = match.term.id if match else None
 

@@ -122,11 +122,17 @@ class _Index:
 class Vocabulary:
     """Topics and interests with their synonyms, loaded once and searched on every message."""
 
-    def __init__(self, synonyms: Mapping[Term, Sequence[str]]) -> None:
-        """`synonyms` maps each term to its phrases in every language.
+    def __init__(
+        self,
+        synonyms: Mapping[Term, Sequence[str]],
+        labels: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """`synonyms` maps each term to its phrases in every language; `labels` gives
+        each term id its name per language (the first synonym listed for it).
 
         Raises ValueError if two terms share an id or one phrase names two terms of a kind.
         """
+        self._labels = {k: dict(v) for k, v in (labels or {}).items()}
         self._terms: dict[str, Term] = {}
         for term in synonyms:
             if term.id in self._terms:
@@ -147,6 +153,7 @@ class Vocabulary:
         if unknown:
             raise ValueError(f"{path}: unknown sections {sorted(unknown)}")
         synonyms: dict[Term, list[str]] = {}
+        labels: dict[str, dict[str, str]] = {}
         seen: dict[str, int] = {}
         sections: tuple[tuple[str, Kind, str, Sequence[str]], ...] = (
             ("topics", "topic", "subject", SUBJECTS),
@@ -165,8 +172,13 @@ class Vocabulary:
                     )
                 seen[term.id] = line
                 synonyms[term] = phrases
+                labels[term.id] = {
+                    code: str(entry[code][0])
+                    for code in ("en", "es")
+                    if isinstance(entry.get(code), list) and entry[code]
+                }
         try:
-            return cls(synonyms)
+            return cls(synonyms, labels)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
 
@@ -177,6 +189,11 @@ class Vocabulary:
     def interests(self) -> list[Term]:
         """Every interest, in file order."""
         return [t for t in self._terms.values() if t.kind == "interest"]
+
+    def label(self, id: str, locale: str) -> str:
+        """The term in words in `locale` ("fracciones"), else in English, else its id."""
+        names = self._labels.get(id, {})
+        return names.get(locale) or names.get("en") or id
 
     def get(self, id: str) -> Term | None:
         """The term with this id, topic or interest."""
