@@ -1,4 +1,4 @@
-"""The `coach` command: serve, chat, db upgrade, dialogs check."""
+"""The `coach` command: serve, chat, db upgrade, dialogs check, catalog check."""
 
 from __future__ import annotations
 
@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     d_sub.required = True
     check = d_sub.add_parser("check", help="check flows, locale catalogs and intents")
     check.add_argument("--dir", help="dialogs folder (default: COACH_DIALOGS_DIR, the shipped one)")
+
+    catalog = sub.add_parser("catalog", help="resource catalog commands")
+    c_sub = catalog.add_subparsers(dest="catalog_command", metavar="ACTION", parser_class=_Parser)
+    c_sub.required = True
+    c_check = c_sub.add_parser("check", help="check a catalog folder or YAML file")
+    c_check.add_argument(
+        "path", nargs="?", help="folder or file (default: COACH_CONTENT_DIR/catalog)"
+    )
     return parser
 
 
@@ -103,7 +111,32 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             f"{', '.join(dialog.catalogs.locales)}: all good"
         )
         return 0
+    if args.command == "catalog":
+        return _catalog_check(settings, args.path)
     raise AssertionError(args.command)
+
+
+def _catalog_check(settings: Settings, path: str | None) -> int:
+    from pathlib import Path
+
+    from bot.coach.catalog import catalog_files, check_catalog, load_catalog
+    from bot.engine.topics import Vocabulary
+
+    where = Path(path) if path else settings.content_dir / "catalog"
+    try:
+        vocabulary = Vocabulary.load(settings.content_dir / "vocabulary.yaml")
+    except ValueError as exc:
+        print(f"coach: {exc}", file=sys.stderr)
+        return 1
+    problems = check_catalog(where, vocabulary)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"coach: {len(problems)} problem(s) in the catalog", file=sys.stderr)
+        return 1
+    catalog = load_catalog(where, vocabulary)
+    print(f"coach: {len(catalog)} resources in {len(catalog_files(where))} files: all good")
+    return 0
 
 
 async def _upgrade(settings: Settings) -> None:
