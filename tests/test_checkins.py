@@ -19,7 +19,7 @@ from bot.coach.checkins import ResourceSuggestion, plan_action, weekly_streak
 from bot.services import Services
 from bot.store.models import CheckIn, Conversation, Goal, Person
 from bot.testing.conversation import Chat
-from bot.testing.people import seed_learner
+from bot.testing.people import seed_goal, seed_learner
 
 MONDAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 FRACTIONS = "get better at fractions"
@@ -42,24 +42,10 @@ async def add_goal(
     stuck: bool = False,
     minutes_ago: int = 0,
 ) -> int:
-    assert person.id is not None
     created = services.clock.now() - timedelta(days=30, minutes=minutes_ago)
-    async with services.db.transaction() as session:
-        goal = Goal(
-            person_id=person.id,
-            status="active",
-            wish=wish,
-            topic=None,
-            plan=plan,
-            deadline=deadline,
-            stuck=stuck,
-            created_at=created,
-            updated_at=created,
-        )
-        session.add(goal)
-        await session.flush()
-        assert goal.id is not None
-        return goal.id
+    return await seed_goal(
+        services.db, person, wish, created_at=created, plan=plan, deadline=deadline, stuck=stuck
+    )
 
 
 async def rows(services: Services) -> list[CheckIn]:

@@ -18,7 +18,7 @@ from bot.coach.checkins import ResourceSuggestion
 from bot.services import Services
 from bot.store.models import CheckIn, Conversation, Goal, Person
 from bot.testing.conversation import Chat
-from bot.testing.people import seed_learner
+from bot.testing.people import seed_goal, seed_learner
 
 MONDAY = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 TODAY = MONDAY.date()
@@ -44,33 +44,28 @@ async def add_goal(
     last_step: str | None = None,
 ) -> int:
     """A goal set a month ago; `last_step` adds a check-in last week that chose it."""
-    assert person.id is not None
-    created = MONDAY - timedelta(days=30)
-    async with services.db.transaction() as session:
-        goal = Goal(
-            person_id=person.id,
-            status="active",
-            wish=wish,
-            plan=plan,
-            deadline=deadline,
-            stuck=stuck,
-            created_at=created,
-            updated_at=created,
-        )
-        session.add(goal)
-        await session.flush()
-        assert goal.id is not None
-        if last_step is not None:
+    goal_id = await seed_goal(
+        services.db,
+        person,
+        wish,
+        created_at=MONDAY - timedelta(days=30),
+        plan=plan,
+        deadline=deadline,
+        stuck=stuck,
+    )
+    if last_step is not None:
+        assert person.id is not None
+        async with services.db.transaction() as session:
             session.add(
                 CheckIn(
-                    goal_id=goal.id,
+                    goal_id=goal_id,
                     person_id=person.id,
                     rating=2 if stuck else 3,
                     next_step=last_step,
                     created_at=MONDAY - timedelta(days=7),
                 )
             )
-        return goal.id
+    return goal_id
 
 
 async def slots(services: Services, person: Person) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock
 from bot.store.db import Database
-from bot.store.models import ChannelIdentity, Conversation, Person
+from bot.store.models import ChannelIdentity, Conversation, Goal, Person
 
 
 async def seed_learner(
@@ -53,3 +54,28 @@ async def seed_learner(
         )
         session.add(Conversation(person_id=person.id, meta={"started": True}, updated_at=now))
     return person
+
+
+async def seed_goal(
+    db: Database,
+    person: Person,
+    wish: str,
+    *,
+    created_at: datetime,
+    **fields: Any,
+) -> int:
+    """An active goal for `person`, set at `created_at`; override any Goal field by keyword."""
+    assert person.id is not None
+    async with db.transaction() as session:
+        goal = Goal(
+            person_id=person.id,
+            status="active",
+            wish=wish,
+            created_at=created_at,
+            updated_at=created_at,
+            **fields,
+        )
+        session.add(goal)
+        await session.flush()
+        assert goal.id is not None
+        return goal.id
