@@ -239,3 +239,45 @@ class InterestProfile(SQLModel, table=True):
     # Interest tag ids from content/vocabulary.yaml.
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc()
+
+
+class CatalogResource(SQLModel, table=True):
+    """A school's own resource, imported with `coach catalog import`.
+
+    Kept beside the shipped catalog (content/catalog), never mixed into it: an entry
+    here with a shipped id replaces that resource for this school, so a shipped
+    catalog update never overwrites the school's edit. `data` holds the resource in
+    the catalog's source field names (schema.org / LRMI), exactly as checked.
+    """
+
+    __tablename__ = "catalog_resources"
+
+    id: str = Field(sa_column=Column(String(100), primary_key=True))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The file it was imported from (its name only), for the operator's own records.
+    origin: str | None = Field(default=None, sa_column=Column(String(200)))
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc(index=True)
+
+
+class RecommendationShown(SQLModel, table=True):
+    """One resource offered to one learner, why, and what they thought of it (👍/👎)."""
+
+    __tablename__ = "recommendations"
+    __table_args__ = (Index("ix_recommendations_person_at", "person_id", "shown_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False)
+    )
+    resource_id: str = Field(sa_column=Column(String(100), nullable=False))
+    # Name, address and tags as shown: the export and the digest stay true to what the
+    # learner saw even after the catalog changes or drops the resource.
+    name: str = Field(sa_column=Column(String(300), nullable=False))
+    url: str = Field(sa_column=Column(String(500), nullable=False))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reason: str = Field(sa_column=Column(String(300), nullable=False))
+    # 1 for 👍, -1 for 👎, None until they say.
+    feedback: int | None = Field(default=None, sa_column=Column(SmallInteger))
+    feedback_at: datetime | None = _utc(nullable=True)
+    shown_at: datetime = _utc()
