@@ -50,6 +50,17 @@ class Person(SQLModel, table=True):
     checkin_weekday: int | None = Field(default=None, sa_column=Column(SmallInteger))
     checkin_time: str | None = Field(default=None, sa_column=Column(String(5)))
     onboarded_at: datetime | None = _utc(nullable=True)
+    # No nudges or reminders between these local times ("HH:MM"; the window may cross
+    # midnight). None: the deployment's COACH_QUIET_HOURS.
+    quiet_start: str | None = Field(default=None, sa_column=Column(String(5)))
+    quiet_end: str | None = Field(default=None, sa_column=Column(String(5)))
+    # A teacher's weekly digest: ISO weekday 1-7 and local "HH:MM" (None: Friday 15:00).
+    digest_weekday: int | None = Field(default=None, sa_column=Column(SmallInteger))
+    digest_time: str | None = Field(default=None, sa_column=Column(String(5)))
+    # A family member's nudges: "weekly", "milestones" or "off" (None: not asked yet).
+    nudge_frequency: str | None = Field(default=None, sa_column=Column(String(10)))
+    # /stop: nothing proactive until /start.
+    stopped_at: datetime | None = _utc(nullable=True)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 
@@ -152,6 +163,13 @@ class OutboxMessage(SQLModel, table=True):
             index=True,
         )
     )
+    # Whom it is for (None on rows written before 0004): caps and the export count by it.
+    person_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("people.id", ondelete="CASCADE"), index=True),
+    )
+    # What it is: reply, reminder, nudge, milestone, digest or alert (OUTBOX_KINDS).
+    kind: str = Field(default="reply", sa_column=Column(String(12), nullable=False))
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Deterministic for proactive messages (digest:{class}:{iso week}) so every replica
     # may schedule them and each goes out once.
@@ -166,6 +184,7 @@ class OutboxMessage(SQLModel, table=True):
 
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+OUTBOX_KINDS = ("reply", "reminder", "nudge", "milestone", "digest", "alert")
 
 GOAL_STATUSES = ("active", "done", "dropped")
 # Holland's six interest areas (RIASEC), in their usual order.
@@ -281,3 +300,131 @@ class RecommendationShown(SQLModel, table=True):
     feedback: int | None = Field(default=None, sa_column=Column(SmallInteger))
     feedback_at: datetime | None = _utc(nullable=True)
     shown_at: datetime = _utc()
+
+
+CODE_KINDS = ("teacher", "class", "family")
+NUDGE_FREQUENCIES = ("weekly", "milestones", "off")
+ALERT_CATEGORIES = ("suicide", "self_harm", "abuse", "violence")
+
+
+def _person_fk(nullable: bool = False, ondelete: str = "CASCADE", index: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("people.id", ondelete=ondelete), nullable=nullable, index=index
+        ),
+    )
+
+
+class SchoolClass(SQLModel, table=True):
+    """A teacher's class: learners join it with its code; the digest is per class."""
+
+    __tablename__ = "classes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    teacher_id: int = _person_fk(index=True)
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    created_at: datetime = _utc()
+    archived_at: datetime | None = _utc(nullable=True)
+
+
+class Enrollment(SQLModel, table=True):
+    """A learner in a class (a learner may be in several)."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("class_id", "learner_id", name="uq_enrollment"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    class_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("classes.id", ondelete="CASCADE"), nullable=False)
+    )
+    learner_id: int = _person_fk(index=True)
+    created_at: datetime = _utc()
+
+
+class FamilyLink(SQLModel, table=True):
+    """A family member linked to a learner by a family code; consent is asked after."""
+
+    __tablename__ = "family_links"
+    __table_args__ = (UniqueConstraint("family_id", "learner_id", name="uq_family_link"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int = _person_fk(index=True)
+    learner_id: int = _person_fk(index=True)
+    # When the family member gave consent (for an under-13 learner nothing is shared
+    # with the family before it).
+    consented_at: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc()
+
+
+class AccessCode(SQLModel, table=True):
+    """A teacher invite, a class join code or a family code; only its hash is stored."""
+
+    __tablename__ = "access_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # SHA-256 of the normalised code (upper case, no dash), hex.
+    code_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    kind: str = Field(sa_column=Column(String(8), nullable=False))  # CODE_KINDS
+    class_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("classes.id", ondelete="CASCADE"), nullable=True),
+    )
+    learner_id: int | None = _person_fk(nullable=True)  # a family code's learner
+    created_by: int | None = _person_fk(nullable=True, ondelete="SET NULL")
+    # Teacher and family codes are single-use and expire; a class code lasts until
+    # the class is archived or the teacher makes a new one.
+    single_use: bool = Field(default=True)
+    expires_at: datetime | None = _utc(nullable=True)
+    used_at: datetime | None = _utc(nullable=True)
+    used_by: int | None = _person_fk(nullable=True, ondelete="SET NULL")
+    revoked_at: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc()
+
+
+class CodeAttempt(SQLModel, table=True):
+    """A wrong code from one identity: five within 10 minutes lock code entry for an hour."""
+
+    __tablename__ = "code_attempts"
+    __table_args__ = (Index("ix_code_attempts_identity_at", "identity_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    identity_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("channel_identities.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    at: datetime = _utc()
+
+
+class AuditEntry(SQLModel, table=True):
+    """One read of another person's data: who, whom, what, when (`coach admin audit`)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # None with actor_label "cli" when an operator ran a command.
+    actor_id: int | None = _person_fk(nullable=True, ondelete="SET NULL", index=True)
+    actor_label: str | None = Field(default=None, sa_column=Column(String(64)))
+    subject_id: int = _person_fk(index=True)
+    action: str = Field(sa_column=Column(String(32), nullable=False))  # digest, roster, export
+    detail: str | None = Field(default=None, sa_column=Column(String(200)))
+    at: datetime = _utc()
+
+
+class SafetyAlert(SQLModel, table=True):
+    """A safeguarding alert on a learner's message; open until a teacher sends /ack."""
+
+    __tablename__ = "safety_alerts"
+    __table_args__ = (Index("ix_safety_alerts_open", "acknowledged_at", "last_notified_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    learner_id: int = _person_fk(index=True)
+    category: str = Field(sa_column=Column(String(16), nullable=False))  # ALERT_CATEGORIES
+    opened_at: datetime = _utc()
+    acknowledged_at: datetime | None = _utc(nullable=True)
+    acknowledged_by: int | None = _person_fk(nullable=True, ondelete="SET NULL")
+    # Notifications sent so far; unacknowledged alerts are re-sent every 30 minutes.
+    notified_count: int = Field(default=0)
+    last_notified_at: datetime | None = _utc(nullable=True)
