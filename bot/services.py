@@ -7,6 +7,9 @@ from datetime import timedelta
 
 from bot.clock import Clock, SystemClock
 from bot.coach.actions import build_registry
+from bot.coach.catalog import CatalogError, load_catalog
+from bot.coach.recommend import area_labels_from
+from bot.coach.resources import EXTRAS_KEY, ResourceLibrary
 from bot.config import Settings
 from bot.engine.flows import FlowError, check_flows, load_flows
 from bot.engine.locales import Catalogs
@@ -52,8 +55,15 @@ def load_dialog(settings: Settings) -> Dialog:
     for required in ("main", "menu"):
         if required not in flows.flows:
             problems.append(f"{dialogs / 'flows'}: no {required!r} flow (the engine starts there)")
+    try:
+        shipped = load_catalog(settings.content_dir / "catalog", vocabulary)
+    except CatalogError as exc:
+        problems.extend(exc.problems)
+    except OSError as exc:
+        problems.append(f"{settings.content_dir / 'catalog'}: {exc.strerror or exc}")
     if problems:
         raise FlowError(problems)
+    library = ResourceLibrary(shipped, vocabulary, area_labels_from(catalogs))
     return Dialog(
         flows,
         catalogs,
@@ -61,6 +71,7 @@ def load_dialog(settings: Settings) -> Dialog:
         actions,
         vocabulary,
         idle_after=timedelta(hours=settings.idle_resume_hours),
+        extras={EXTRAS_KEY: library},
     )
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlmodel import col, select
 
 from bot.clock import FakeClock
-from bot.coach import checkins
-from bot.coach.checkins import ResourceSuggestion, plan_action, weekly_streak
+from bot.coach.checkins import plan_action, weekly_streak
 from bot.services import Services
-from bot.store.models import CheckIn, Conversation, Goal, Person
+from bot.store.models import CheckIn, Conversation, Goal, Person, RecommendationShown
 from bot.testing.conversation import Chat
 from bot.testing.people import seed_goal, seed_learner
 
@@ -546,7 +544,8 @@ async def test_two_low_weeks_mark_stuck_and_a_three_clears_it(
         = yes_no checkin.use_smaller
         > yes
         < Small steps still count
-        < I'll also suggest something to read or watch for this once my resource library is ready
+        < This might help: Fraction arithmetic
+        < https://www.khanacademy.org/math/arithmetic/fraction-arithmetic
         < share what you wrote
     """)
     assert len(chat.last.replies) == 3
@@ -569,7 +568,7 @@ async def test_two_low_weeks_mark_stuck_and_a_three_clears_it(
         < with your plan ready: “put my phone in another room”?
         > no
         < it's your call
-        < once my resource library is ready
+        < This might help:
     """)
     assert (await goal(services, fractions)).stuck is True
 
@@ -606,7 +605,7 @@ async def test_spanish_stuck_offers_a_smaller_step(services: Services, clock: Fa
         < ¿qué tal solo 10 minutos con «mejorar en fracciones»?
         > vale
         < Los pasos pequeños también cuentan
-        < Cuando tenga lista mi biblioteca de recursos
+        < Esto te puede ayudar: Aritmética de fracciones
         < quieres compartir
         > no
         < queda en privado
@@ -616,14 +615,30 @@ async def test_spanish_stuck_offers_a_smaller_step(services: Services, clock: Fa
     assert (await rows(services))[-1].next_step == "solo 10 minutos con «mejorar en fracciones»"
 
 
-async def test_a_resource_from_the_catalog_is_named_when_there_is_one(
-    services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+async def test_a_goal_without_a_catalog_match_points_to_resources(
+    services: Services, clock: FakeClock
 ) -> None:
-    async def one_resource(*_: Any, **__: Any) -> list[ResourceSuggestion]:
-        return [ResourceSuggestion("Fractions in pictures", "https://example.org/fractions")]
+    person = await learner(services, clock)
+    await add_goal(services, person, "tidy my room every day", stuck=True)
+    chat = Chat(services.turns, "learner-1")
+    await chat.script("""
+        > /checkin
+        > skip
+        > 1
+        > skip
+        > skip
+        > skip
+        > no
+        < Want something to read, watch or try for this? Say /resources any time.
+        <! This might help
+    """)
+    async with services.db.reading() as session:
+        assert (await session.exec(select(RecommendationShown))).all() == []
 
-    # Stands in for issue 4's catalog, which will fill this seam.
-    monkeypatch.setattr(checkins, "suggest_resources", one_resource)
+
+async def test_the_resource_for_a_stuck_goal_is_stored_and_takes_a_thumbs_up(
+    services: Services, clock: FakeClock
+) -> None:
     person = await learner(services, clock)
     await add_goal(services, person, FRACTIONS, stuck=True)
     chat = Chat(services.turns, "learner-1")
@@ -635,20 +650,13 @@ async def test_a_resource_from_the_catalog_is_named_when_there_is_one(
         > skip
         > skip
         > no
-        < This might help: Fractions in pictures (https://example.org/fractions)
-        <! library
+        < This might help: Fraction arithmetic
+        > [like:khan-fraction-arithmetic]
+        < Thanks! I'll look for more like “Fraction arithmetic”.
     """)
-
-
-async def test_the_resource_seam_offers_nothing_until_the_catalog_exists(
-    services: Services, clock: FakeClock
-) -> None:
-    person = await learner(services, clock)
-    goal_id = await add_goal(services, person, FRACTIONS)
     async with services.db.reading() as session:
-        stored = await session.get(Goal, goal_id)
-        assert stored is not None
-        assert await checkins.suggest_resources(session, person, stored, limit=3) == []
+        shown = (await session.exec(select(RecommendationShown))).all()
+    assert [(row.resource_id, row.feedback) for row in shown] == [("khan-fraction-arithmetic", 1)]
 
 
 # -- streaks ----------------------------------------------------------------------------

@@ -50,7 +50,7 @@ async def test_a_returning_learner_is_welcomed_back_to_the_menu(chat: Chat) -> N
         < What would you like to do?
         = choice menu.choice
     """)
-    assert chat.buttons == ["goal", "goals", "checkin", "next", "interests", "help"]
+    assert chat.buttons == ["goal", "goals", "checkin", "next", "resources", "interests", "help"]
 
 
 async def test_warm_up_happy_path_stores_every_answer(

@@ -15,7 +15,6 @@ from bot.coach.interests import (
     latest_profile,
     read_answer,
     score_areas,
-    suggestions_for,
     top_areas,
 )
 from bot.coach.privacy import find_person
@@ -111,7 +110,7 @@ async def test_a_run_with_buttons_stores_the_scores_the_formula_gives(
     learner: Chat, services: Services
 ) -> None:
     await learner.script(FIXED_RUN)
-    assert learner.buttons == ["goal", "next"]
+    assert learner.buttons == ["goal", "next", "resources"]
     [profile] = await profiles(services)
     assert profile.scores == FIXED_SCORES
     assert profile.top_areas == ["R", "I", "S"]  # I and S tie at 75: RIASEC order
@@ -176,7 +175,7 @@ async def test_a_spanish_run_with_buttons(aprendiz: Chat, services: Services) ->
         < ¿Y ahora?
         = none
     """)
-    assert aprendiz.buttons == ["goal", "next"]
+    assert aprendiz.buttons == ["goal", "next", "resources"]
     [profile] = await profiles(services, "aprendiz-1")
     # A 👍👍 + dibujar = 100 (capped); I 👍🤷 = 75; R 👎👎 + fútbol = 25.
     assert profile.scores == {"R": 25, "I": 75, "A": 100, "S": 0, "E": 0, "C": 0}
@@ -478,12 +477,6 @@ async def test_a_re_run_adds_a_newer_profile_that_wins(
         newest = await latest_profile(session, person.id)
     assert newest is not None
     assert newest.id == second.id
-    assert await suggestions_for_profile(services, second) == []
-
-
-async def suggestions_for_profile(services: Services, profile: InterestProfile) -> list[str]:
-    async with services.db.reading() as session:
-        return await suggestions_for(session, profile)
 
 
 async def test_the_export_lists_every_profile(learner: Chat, services: Services) -> None:

@@ -9,12 +9,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlmodel import select
 
 from bot.clock import FakeClock
-from bot.coach import nextstep
-from bot.coach.checkins import ResourceSuggestion
 from bot.services import Services
 from bot.store.models import CheckIn, Conversation, Goal, Person
 from bot.testing.conversation import Chat
@@ -25,7 +22,7 @@ TODAY = MONDAY.date()
 FRACTIONS = "get better at fractions"
 ESSAYS = "write better essays"
 PLAN = "If I get distracted, then I will put my phone in another room"
-LATER = "once my resource library is ready"
+HELP = "This might help:"
 
 
 async def learner(services: Services, clock: FakeClock, **fields: Any) -> Person:
@@ -127,8 +124,7 @@ async def test_the_step_stored_at_the_last_check_in(services: Services, clock: F
         > /next
         < For “get better at fractions”, last time you picked: “do ten problems”.
         < How about doing that today?
-        < {LATER}
-        <! https://
+        < {HELP}
         = none
     """)
     assert len(chat.last.replies) == 2
@@ -145,7 +141,7 @@ async def test_im_bored_in_spanish_gives_the_stored_step(
         > me aburro
         < Para «mejorar en fracciones», la última vez elegiste: «hacer diez problemas».
         < ¿Qué tal hacerlo hoy?
-        < Cuando tenga lista mi biblioteca de recursos
+        < Esto te puede ayudar: Aritmética de fracciones
     """)
 
 
@@ -162,7 +158,7 @@ async def test_a_deadline_in_two_days_gets_a_focused_step(
         > I'm bored
         < “write better essays” is due in 2 days (Wednesday, November 25, 2026).
         < How about giving “write the intro” 25 focused minutes today, with nothing else open?
-        < {LATER}
+        < {HELP}
         <! fractions
     """)
     assert len(chat.last.replies) == 3
@@ -254,7 +250,7 @@ async def test_a_stuck_goal_gets_a_smaller_step(services: Services, clock: FakeC
         > /next
         < “get better at fractions” has felt hard lately, so let's go small:
         < just the first 10 minutes of “do a whole worksheet”. Small steps still count.
-        < {LATER}
+        < {HELP}
         <! essays
     """)
 
@@ -297,21 +293,19 @@ async def test_no_plan_and_no_check_in_starts_small(services: Services, clock: F
     """)
 
 
-async def test_a_resource_from_the_catalog_is_named_when_there_is_one(
-    services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+async def test_the_resource_fits_the_chosen_goal_and_is_new_each_time(
+    services: Services, clock: FakeClock
 ) -> None:
-    async def one_resource(*_: Any, **__: Any) -> list[ResourceSuggestion]:
-        return [ResourceSuggestion("Fractions in pictures", "https://example.org/fractions")]
-
-    # Stands in for issue 4's catalog, which will fill this seam.
-    monkeypatch.setattr(nextstep, "suggest_resources", one_resource)
     person = await learner(services, clock)
     await add_goal(services, person, FRACTIONS, last_step="do ten problems")
     chat = Chat(services.turns, "learner-1")
-    await chat.script(f"""
+    await chat.script("""
         > /next
-        < This might help: Fractions in pictures (https://example.org/fractions)
-        <! {LATER}
+        < This might help: Fraction arithmetic
+        < https://www.khanacademy.org/math/arithmetic/fraction-arithmetic
+        > /next
+        < This might help: Prealgebra 2e
+        <! Fraction arithmetic
     """)
 
 

@@ -10,6 +10,7 @@ from bot.coach import (
     nextstep,
     onboarding,
     profile,
+    resources,
     warmup,
 )
 from bot.engine.actions import ActionRegistry
@@ -17,6 +18,17 @@ from bot.engine.actions import ActionRegistry
 
 def build_registry() -> ActionRegistry:
     actions = ActionRegistry()
-    for module in (profile, warmup, onboarding, interests, goals, checkins, nextstep, mydata):
+    # Interceptors run in this order (the safety screen, when registered, goes first).
+    for module in (
+        profile,
+        warmup,
+        onboarding,
+        interests,
+        goals,
+        checkins,
+        nextstep,
+        mydata,
+        resources,
+    ):
         module.register(actions)
     return actions

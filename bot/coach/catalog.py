@@ -409,3 +409,8 @@ def _resource(entry: Mapping[str, Any]) -> Resource:
         values.setdefault(FIELDS[key], ())
     values.setdefault("time_required", None)
     return Resource(**values)
+
+
+def resource_from_source(entry: Mapping[str, Any]) -> Resource:
+    """A stored, already checked source mapping (a school's imported row) as a Resource."""
+    return _resource(entry)

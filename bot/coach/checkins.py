@@ -7,7 +7,7 @@ keep the goal queue in slots, save one CheckIn row per goal, mark a goal stuck
 after two low ratings in a row (and clear it on a 3 or more), complete a goal
 on request, and count the streak of weeks with a check-in.
 
-The helpers at the bottom (`plan_action`, `smaller_step`, `suggest_resources`)
+The helpers at the bottom (`plan_action`, `smaller_step`, `say_resource`)
 are shared with the `next` flow (bot/coach/nextstep.py).
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.coach.resources import feedback_buttons, recommend_for
 from bot.engine.actions import ActionContext, ActionRegistry
 from bot.engine.messages import Button, Reply
 from bot.store.models import CheckIn, Goal, Person
@@ -263,7 +263,7 @@ def register(actions: ActionRegistry) -> None:
         goal = await _current_goal(ctx)
         if goal is None:
             return
-        say_resource(ctx, await suggest_resources(ctx.session, ctx.person, goal, limit=1))
+        await say_resource(ctx, goal)
 
     @actions.register("checkin.complete")
     async def complete(ctx: ActionContext) -> None:
@@ -433,34 +433,28 @@ def smaller_step(render: Render, goal: Goal, basis: str | None) -> str:
     return render("checkin.smaller.from_wish", params)
 
 
-@dataclass(frozen=True, slots=True)
-class ResourceSuggestion:
-    """A resource worth offering: its title and where to find it."""
-
-    title: str
-    url: str
-
-
-async def suggest_resources(
-    session: AsyncSession, person: Person, goal: Goal, *, limit: int = 1
-) -> list[ResourceSuggestion]:
-    """Resources from the catalog that fit this goal, best first.
-
-    The seam for issue 4 (the tagged resource catalog and its ranking): until the
-    catalog exists there is nothing real to offer, so this returns [] and the flows
-    say a suggestion will come. Never invent a resource or a URL here.
-    """
-    return []
-
-
-def say_resource(ctx: ActionContext, found: list[ResourceSuggestion]) -> None:
-    """One resource line: the best match, or a kind note that suggestions are coming."""
-    if found:
-        ctx.slots[RESOURCE_TITLE] = found[0].title
-        ctx.slots[RESOURCE_URL] = found[0].url
-        ctx.say("checkin.resource")
-    else:
+async def say_resource(ctx: ActionContext, goal: Goal) -> None:
+    """One resource for this goal from the catalog (stored as shown, with 👍 / 👎), or,
+    when nothing fits, where to look for more."""
+    topic = goal.topic
+    if topic is None and ctx.vocabulary is not None:
+        # A goal from before topics were kept: its wish usually names one.
+        found = ctx.vocabulary.find(goal.wish, kind="topic", limit=1)
+        topic = found[0].term.id if found else None
+    # Only a resource about the goal will do here; without a topic, point to /resources.
+    picks = await recommend_for(ctx, k=1, topic=topic) if topic else None
+    if picks is None or not picks.items:
         ctx.say("checkin.resource_later")
+        return
+    item = picks.items[0]
+    ctx.slots[RESOURCE_TITLE] = item.recommendation.resource.name
+    ctx.slots[RESOURCE_URL] = item.recommendation.resource.url
+    ctx.replies.append(
+        Reply(
+            ctx.render("checkin.resource", {}),
+            feedback_buttons(ctx, item.recommendation.resource.id),
+        )
+    )
 
 
 def _clear(slots: MutableMapping[str, Any], names: Iterable[str]) -> None:

@@ -254,15 +254,6 @@ async def latest_profile(session: AsyncSession, person_id: int) -> InterestProfi
     return result.first()
 
 
-async def suggestions_for(session: AsyncSession, profile: InterestProfile) -> list[str]:
-    """Ids of catalog resources that fit a profile, best first.
-
-    The seam for issue 4 (the resource catalog): until the catalog exists there is
-    nothing honest to suggest, so this is empty and the flow suggests nothing.
-    """
-    return []
-
-
 def register(actions: ActionRegistry) -> None:
     actions.reader("interests.answer")(read_answer)
 
@@ -314,6 +305,7 @@ def register(actions: ActionRegistry) -> None:
                 (
                     Button(ctx.render("interests.next_button.goal", {}), "goal"),
                     Button(ctx.render("interests.next_button.next", {}), "next"),
+                    Button(ctx.render("interests.next_button.resources", {}), "resources"),
                 ),
             )
         )

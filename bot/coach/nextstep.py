@@ -29,7 +29,6 @@ from bot.coach.checkins import (
     plan_action,
     say_resource,
     smaller_step,
-    suggest_resources,
 )
 from bot.engine.actions import ActionContext, ActionRegistry
 from bot.engine.messages import Button, Reply
@@ -97,7 +96,7 @@ def register(actions: ActionRegistry) -> None:
         """One resource for the chosen goal (issue 4's catalog), then tidy the slots."""
         goal = await _chosen_goal(ctx)
         if goal is not None:
-            say_resource(ctx, await suggest_resources(ctx.session, ctx.person, goal, limit=1))
+            await say_resource(ctx, goal)
         for name in (*SLOTS, RESOURCE_TITLE, RESOURCE_URL):
             ctx.slots.pop(name, None)
 

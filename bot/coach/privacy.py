@@ -9,6 +9,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.coach.resources import export_recommendations
 from bot.store.models import (
     ChannelIdentity,
     CheckIn,
@@ -105,9 +106,7 @@ async def export_person(
         "goals": [goal_json(g) for g in goals],
         "checkins": [checkin_json(c) for c in checkins],
         "interests": [interests_json(i) for i in interests],
-        # Filled by the catalog issue; present from the start so integrations can
-        # rely on the shape.
-        "recommendations": [],
+        "recommendations": await export_recommendations(session, person),
         "messages": [
             {
                 "direction": m.direction,

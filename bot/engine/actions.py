@@ -36,6 +36,17 @@ class ActionContext:
     erase: bool = False
     # The tag vocabulary from COACH_CONTENT_DIR (topics and interests in learner text).
     vocabulary: Vocabulary | None = None
+    # What the coaching domain hands its actions beyond the engine's own (the resource
+    # library, say), by name; the engine passes it through without looking inside.
+    extras: Mapping[str, Any] = field(default_factory=dict)
+    # Set by an interceptor whose replies stand on their own (thanks for a 👍): with
+    # nothing in progress the engine adds no menu after them; a question in progress
+    # is still asked again.
+    quiet: bool = False
+    # Set by an interceptor that changed who the person is (an access code made them a
+    # teacher or a family member): the flow in progress was someone else's, so the
+    # engine drops it and starts the entry flow afresh.
+    restart: bool = False
 
     @property
     def locale(self) -> str:

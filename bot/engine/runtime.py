@@ -128,6 +128,7 @@ class Dialog:
         entry_flow: str = "main",
         menu_flow: str = "menu",
         idle_after: timedelta = timedelta(hours=24),
+        extras: Mapping[str, Any] | None = None,
     ) -> None:
         self.flows = flows
         self.catalogs = catalogs
@@ -137,6 +138,8 @@ class Dialog:
         self.entry_flow = entry_flow
         self.menu_flow = menu_flow
         self.idle_after = idle_after
+        # Passed to every action as ActionContext.extras (see there).
+        self.extras: Mapping[str, Any] = dict(extras or {})
         self._triggers = flows.trigger_map()
         self._anywhere = {t: f for t, f in self._triggers.items() if flows.flows[f].anywhere}
         known = intents.intents()
@@ -245,6 +248,7 @@ class _Turn:
             render=lambda key, params: self.t(key, **params),
             said=self.said,
             vocabulary=self.d.vocabulary,
+            extras=self.d.extras,
         )
 
     def absorb(self, context: ActionContext) -> None:
@@ -285,21 +289,33 @@ class _Turn:
     ) -> None:
         said = (button if button is not None else text).strip()
         self.said = said
-        intercepted = False
+        intercepted = quiet = restart = False
         if said:
             for interceptor in self.d.actions.interceptors:
                 context = self.context({})
                 intercepted = await interceptor(context)
                 self.absorb(context)
                 if intercepted:
+                    quiet, restart = context.quiet, context.restart
                     break
         if first_contact or not self.state.meta.get("started"):
             self.state.meta["started"] = True
             await self.start_flow(self.d.entry_flow)
             return
+        if intercepted and restart:
+            # A code changed the person's role: what was in progress no longer fits.
+            self.state.flow = self.state.step = None
+            self.state.stack = []
+            for key in ("awaiting", "misses", "offer", "suspended"):
+                self.state.meta.pop(key, None)
+            await self.start_flow(self.d.entry_flow)
+            return
         if intercepted:
-            # Handled (a join code, say): put the question back so nobody is left hanging.
-            await self.reask_or_menu()
+            # Handled (a join code, say): put the question back so nobody is left hanging,
+            # or show the menu, unless the interceptor's answer stands on its own.
+            pending = self.state.awaiting or self.state.meta.get("offer") == "resume"
+            if pending or not quiet:
+                await self.reask_or_menu()
             return
         self._heal()
 

@@ -116,7 +116,15 @@ class _Index:
         if low >= high:
             return []
         window = self.texts[low:high]
-        return [(self.terms[low + i], score) for i, score in close_matches(gram, window, threshold)]
+        # A typo almost never hits a word's first letter (Pollock & Zamora, "Automatic
+        # spelling correction in scientific and scholarly text", CACM 1984: about 7%
+        # of misspellings), while a different word of similar shape often differs
+        # there first: "skateboarding" is not "keyboarding" (83 without this rule).
+        return [
+            (self.terms[low + i], score)
+            for i, score in close_matches(gram, window, threshold)
+            if window[i][:1] == gram[:1]
+        ]
 
 
 class Vocabulary:
