@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete
-from sqlmodel import col, select
+from sqlalchemy import delete, update
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.coach.resources import export_recommendations
@@ -15,11 +15,10 @@ from bot.store.models import (
     CheckIn,
     Conversation,
     Goal,
-    InboxMessage,
     InterestProfile,
     MessageLog,
-    OutboxMessage,
     Person,
+    SchoolClass,
 )
 
 EXPORT_SCHEMA = "coach.export/v1"
@@ -121,20 +120,33 @@ async def export_person(
 
 
 async def erase_person(session: AsyncSession, person: Person) -> None:
-    """Delete the person and every row about them (foreign keys cascade, but we do not
-    rely on SQLite having them on: each table is cleared explicitly)."""
+    """Delete the person and every row about them.
+
+    Driven by the schema rather than a list, so a table added later is covered the day
+    it is added: every column that refers to the person (directly, through one of
+    their channel identities, or through a class they teach) is cleared, children
+    before parents. Columns declared ON DELETE SET NULL (who acknowledged an alert,
+    who made a code) are set to NULL; every other reference is deleted. Done
+    explicitly rather than left to foreign-key cascades, which SQLite applies only
+    when the pragma is on for that connection.
+    """
     pid = person.id
-    identity_ids = select(ChannelIdentity.id).where(ChannelIdentity.person_id == pid)
-    await session.exec(
-        delete(OutboxMessage).where(col(OutboxMessage.identity_id).in_(identity_ids))
-    )
-    await session.exec(delete(MessageLog).where(col(MessageLog.person_id) == pid))
-    await session.exec(delete(CheckIn).where(col(CheckIn.person_id) == pid))
-    await session.exec(delete(Goal).where(col(Goal.person_id) == pid))
-    await session.exec(delete(InterestProfile).where(col(InterestProfile.person_id) == pid))
-    await session.exec(delete(InboxMessage).where(col(InboxMessage.person_id) == pid))
-    await session.exec(delete(Conversation).where(col(Conversation.person_id) == pid))
-    await session.exec(delete(ChannelIdentity).where(col(ChannelIdentity.person_id) == pid))
+    owners: dict[str, Any] = {
+        "people": pid,
+        "channel_identities": select(ChannelIdentity.id).where(ChannelIdentity.person_id == pid),
+        "classes": select(SchoolClass.id).where(SchoolClass.teacher_id == pid),
+    }
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
+            owner = owners.get(fk.column.table.name)
+            if owner is None:
+                continue
+            column = fk.parent
+            match = column == owner if fk.column.table.name == "people" else column.in_(owner)
+            if fk.ondelete == "SET NULL":
+                await session.exec(update(table).where(match).values({column.name: None}))
+            else:
+                await session.exec(delete(table).where(match))
     await session.exec(delete(Person).where(col(Person.id) == pid))
 
 

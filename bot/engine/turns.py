@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
@@ -60,6 +61,13 @@ class Defaults:
 
     locale: str = "en"
     timezone: str = "UTC"
+
+
+def erased_identity(inbound: Inbound) -> str:
+    """How the inbox remembers the address behind an erasing turn: a one-way hash, so
+    the redelivered /forget is recognised while the chat id itself is gone."""
+    digest = hashlib.sha256(f"{inbound.channel}\0{inbound.external_id}".encode()).hexdigest()
+    return f"erased:{digest}"
 
 
 class TurnService:
@@ -150,7 +158,9 @@ class TurnService:
                 await session.exec(
                     select(InboxMessage).where(
                         InboxMessage.channel == inbound.channel,
-                        InboxMessage.external_id == inbound.external_id,
+                        col(InboxMessage.external_id).in_(
+                            (inbound.external_id, erased_identity(inbound))
+                        ),
                         InboxMessage.message_id == inbound.message_id,
                     )
                 )
@@ -189,14 +199,15 @@ class TurnService:
             result = TurnResult(replies=out.replies, expect=out.expect)
             if out.erase:
                 # /forget: the person and everything about them go now; the inbox keeps
-                # only the message id (no person, no text) so a redelivery is not rerun.
+                # only the message id under a hash of the address (no person, no text,
+                # not the chat id itself) so a redelivery is not rerun.
                 await privacy.erase_person(session, person)
                 session.expunge_all()
                 result.expect = Expect("none", None)
                 session.add(
                     InboxMessage(
                         channel=inbound.channel,
-                        external_id=inbound.external_id,
+                        external_id=erased_identity(inbound),
                         message_id=inbound.message_id,
                         person_id=None,
                         replies=result.to_json(),
