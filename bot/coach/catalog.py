@@ -171,6 +171,24 @@ def parse_duration(text: str) -> timedelta | None:
     )
 
 
+def format_duration(duration: timedelta) -> str:
+    """A timedelta as the ISO 8601 duration parse_duration reads back to the same value."""
+    micros = duration // timedelta(microseconds=1)
+    if micros < 0:
+        raise ValueError(f"a duration cannot be negative: {duration}")
+    seconds, micros = divmod(micros, 1_000_000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M")) if n)
+    if micros:
+        clock += f"{seconds}.{micros:06d}".rstrip("0") + "S"
+    elif seconds:
+        clock += f"{seconds}S"
+    text = (f"P{days}D" if days else "P") + (f"T{clock}" if clock else "")
+    return "PT0S" if text == "P" else text
+
+
 def catalog_files(path: Path) -> list[Path]:
     """The YAML files of a catalog: PATH itself, or a folder's *.yaml and *.yml by name."""
     if path.is_dir():
@@ -226,11 +244,11 @@ def load_catalog(folder: Path, vocabulary: Vocabulary) -> Catalog:
             clean = False
             break
         for entry in data:
-            if not isinstance(entry, dict) or _problems(entry, vocabulary):
+            if not isinstance(entry, dict) or resource_problems(entry, vocabulary):
                 clean = False
                 break
             resource = _resource(entry)
-            url = _url_key(resource.url)
+            url = url_key(resource.url)
             if resource.id in resources or url in urls:
                 clean = False
                 break
@@ -279,7 +297,7 @@ def check_catalog(path: Path, vocabulary: Vocabulary) -> list[str]:
                 )
                 continue
             key_lines: dict[str, int] = getattr(entry, "key_lines", {})
-            for key, message in _problems(entry, vocabulary):
+            for key, message in resource_problems(entry, vocabulary):
                 problems.append(f"{file}:{key_lines.get(key, line)}: {message}")
             resource_id = entry.get("id")
             if isinstance(resource_id, str):
@@ -293,7 +311,7 @@ def check_catalog(path: Path, vocabulary: Vocabulary) -> list[str]:
             url = entry.get("url")
             if isinstance(url, str):
                 at = f"{file}:{key_lines.get('url', line)}"
-                key = _url_key(url)
+                key = url_key(url)
                 if key in urls:
                     problems.append(f"{at}: address {url} repeats (first at {urls[key]})")
                 else:
@@ -309,14 +327,14 @@ def _item_line(path: Path, index: int) -> int:
     return 0
 
 
-def _url_key(url: str) -> str:
+def url_key(url: str) -> str:
     """The address as compared for duplicates: case-blind host, no trailing slash."""
     scheme, _, rest = url.partition("://")
     host, slash, tail = rest.partition("/")
     return f"{scheme.lower()}://{host.lower()}{slash}{tail}".rstrip("/")
 
 
-def _problems(entry: Mapping[str, Any], vocabulary: Vocabulary) -> list[tuple[str, str]]:
+def resource_problems(entry: Mapping[str, Any], vocabulary: Vocabulary) -> list[tuple[str, str]]:
     """(key, message) for each problem in one resource; the caller adds file and line."""
     found: list[tuple[str, str]] = []
     rid = entry.get("id")

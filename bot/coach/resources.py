@@ -24,7 +24,8 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.coach.catalog import Catalog, CatalogError, Resource, resource_from_source
+from bot.coach.catalog import Catalog, Resource
+from bot.coach.catalog_store import catalog_revision, merged_catalog, school_resources
 from bot.coach.interests import latest_profile
 from bot.coach.recommend import (
     NOVELTY_WINDOW,
@@ -37,7 +38,7 @@ from bot.coach.recommend import (
 from bot.engine.actions import ActionContext, ActionRegistry
 from bot.engine.messages import Button, Reply
 from bot.engine.topics import Vocabulary
-from bot.store.models import CatalogResource, Goal, Person, RecommendationShown
+from bot.store.models import Goal, Person, RecommendationShown
 
 # How stale the library may be after a `coach catalog import` in another process: a
 # cheap COUNT/MAX query at most this often (an import is a rare, manual event).
@@ -79,11 +80,11 @@ class ResourceLibrary:
                 return self._recommender
             revision = await catalog_revision(session)
             if revision != self._revision:
-                school = await school_resources(session)
+                merged = merged_catalog(self.shipped, await school_resources(session))
                 # Indexing 50,000 resources takes about a second (bench/recommend.py):
                 # off the event loop, so other conversations go on meanwhile.
                 self._recommender = await asyncio.to_thread(
-                    Recommender, [*self.shipped, *school], self.vocabulary, self.area_labels
+                    Recommender, merged, self.vocabulary, self.area_labels
                 )
                 self._revision = revision
             self._checked_at = now
@@ -92,26 +93,6 @@ class ResourceLibrary:
     def invalidate(self) -> None:
         """Look at the table again on the next request (after an import in-process)."""
         self._checked_at = None
-
-
-async def catalog_revision(session: AsyncSession) -> tuple[int, datetime | None]:
-    """The school catalog's revision: how many rows, and the newest change."""
-    count, newest = (
-        await session.exec(select(func.count(), func.max(CatalogResource.updated_at)))
-    ).one()
-    return int(count), newest
-
-
-async def school_resources(session: AsyncSession) -> list[Resource]:
-    """The school's own resources; a row that no longer loads is skipped, not fatal."""
-    rows = (await session.exec(select(CatalogResource).order_by(col(CatalogResource.id)))).all()
-    found: list[Resource] = []
-    for row in rows:
-        try:
-            found.append(resource_from_source(row.data))
-        except (CatalogError, TypeError, ValueError, KeyError):
-            continue
-    return found
 
 
 def library_of(ctx: ActionContext) -> ResourceLibrary:
