@@ -1,2 +1,3 @@
-"""Work that runs on a timer beside the turns: housekeeping now; the outbox dispatcher and
-the scheduler of reminders, nudges and digests arrive with their issue."""
+"""Work that runs beside the turns: the scheduler (jobs that write due reminders, nudges
+and digests into the outbox), the outbox dispatcher (sends them through each channel's
+Sender), housekeeping, and a worker entry point (`python -m bot.delivery.worker`)."""

@@ -1,14 +1,11 @@
-"""Periodic housekeeping inside `coach serve`: retention of the message log and inbox."""
+"""Housekeeping: retention of the message log and the inbox, run as a scheduler job."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 
-from aiohttp import web
-
+from bot.coach.jobs import Job, JobContext
 from bot.services import Services
 from bot.store.retention import prune
 
@@ -28,25 +25,21 @@ async def sweep(services: Services) -> dict[str, int]:
     return removed
 
 
-async def _loop(services: Services, every: float) -> None:
-    while True:
-        try:
-            await sweep(services)
-        except Exception:
-            log.exception("retention sweep failed; trying again next time")
-        await asyncio.sleep(every)
+def retention_job(every: float = SWEEP_SECONDS) -> Job:
+    """A scheduler job that sweeps at most once per `every` seconds of the clock.
 
+    It writes no outbox rows; it returns how many rows it removed (for the log).
+    Each replica sweeps on its own: the DELETE is idempotent.
+    """
+    last: list[datetime] = []
 
-def housekeeping(
-    services: Services, every: float = SWEEP_SECONDS
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """An aiohttp cleanup context that runs the sweep while the app runs."""
+    async def retention(ctx: JobContext) -> int:
+        if last and ctx.now - last[0] < timedelta(seconds=every):
+            return 0
+        removed = await prune(ctx.db, ctx.now, ctx.settings.message_retention_days)
+        last[:] = [ctx.now]
+        if any(removed.values()):
+            log.info("retention sweep", extra=removed)
+        return sum(removed.values())
 
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_loop(services, every), name="housekeeping")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return context
+    return retention

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from aiohttp import web
+
 from bot.store.models import ChannelIdentity
 
 OutcomeKind = Literal["sent", "retry_after", "transient", "permanent"]
@@ -46,3 +48,9 @@ class Sender(Protocol):
     async def send(self, identity: ChannelIdentity, payload: dict[str, Any]) -> SendOutcome:
         """Deliver one message to `identity`; never raise for a platform's answer."""
         ...
+
+
+# Where a push channel puts its Sender when it adds its routes, e.g. in
+# bot/channels/telegram.py: `app.setdefault(SENDERS, {})["telegram"] = channel.sender`.
+# The delivery context (bot/delivery/runner.py) reads it at startup.
+SENDERS: web.AppKey[dict[str, Sender]] = web.AppKey("delivery_senders", dict)

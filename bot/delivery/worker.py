@@ -1,0 +1,130 @@
+"""A delivery worker without the web server: `python -m bot.delivery.worker`.
+
+Runs the dispatcher (and, unless --no-jobs, the scheduler) against the database
+in COACH_DATABASE_URL, until SIGTERM or SIGINT, then hands its claims back. Run
+as many as you like beside `coach serve` on PostgreSQL: claims never overlap.
+
+--senders MODULE:FUNCTION plugs in a function `(services) -> {channel: Sender}`
+for channels beyond the built-in pull ones (the web chat, the API); tests use it
+to record what was sent. --until-idle exits once nothing is due or being sent
+(a one-shot drain, for cron or a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot.config import ConfigError, load_settings
+from bot.delivery.runner import DeliveryRunner
+from bot.delivery.senders import Sender
+from bot.engine.flows import FlowError
+from bot.logs import configure_logging
+from bot.services import Services, build_services
+from bot.store.models import OutboxMessage
+
+log = logging.getLogger("bot.delivery.worker")
+
+# --until-idle looks this often whether anything is left (rows waiting for another
+# worker's lease to run out become due only as time passes).
+IDLE_CHECK_SECONDS = 0.5
+
+
+def _load_senders(spec: str | None, services: Services) -> Mapping[str, Sender]:
+    if not spec:
+        return {}
+    module_name, sep, attr = spec.partition(":")
+    if not sep:
+        raise ConfigError(f"--senders {spec!r}: use MODULE:FUNCTION")
+    try:
+        factory: Callable[[Services], Mapping[str, Sender]] = getattr(
+            importlib.import_module(module_name), attr
+        )
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--senders {spec!r}: {exc}") from None
+    return factory(services)
+
+
+async def _left(services: Services) -> int:
+    """Rows still to send now or later by someone: pending or sending."""
+    async with services.db.reading() as session:
+        count = (
+            await session.exec(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(col(OutboxMessage.status).in_(("pending", "sending")))
+            )
+        ).one()
+    return int(count)
+
+
+async def work(
+    services: Services,
+    *,
+    senders: Mapping[str, Sender] | None = None,
+    jobs: bool = True,
+    until_idle: bool = False,
+) -> None:
+    runner = DeliveryRunner(services, senders, None if jobs else [])
+    runner.start(schedule=jobs)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        while not stop.is_set():
+            if until_idle and await _left(services) == 0:
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), IDLE_CHECK_SECONDS)
+            except TimeoutError:
+                runner.dispatcher.kick()
+    finally:
+        await runner.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.delivery.worker")
+    parser.add_argument("--senders", help="MODULE:FUNCTION returning {channel: Sender}")
+    parser.add_argument("--no-jobs", action="store_true", help="dispatch only, no scheduler")
+    parser.add_argument(
+        "--until-idle", action="store_true", help="exit when nothing is due or being sent"
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        services = build_services(settings)
+    except ConfigError as exc:
+        print(f"coach worker: {exc}", file=sys.stderr)
+        return 2
+    except FlowError as exc:
+        print(f"coach worker: {len(exc.problems)} problem(s) in the dialogs", file=sys.stderr)
+        return 1
+
+    async def go() -> None:
+        try:
+            senders: Any = _load_senders(args.senders, services)
+            await work(services, senders=senders, jobs=not args.no_jobs, until_idle=args.until_idle)
+        finally:
+            await services.close()
+
+    try:
+        asyncio.run(go())
+    except ConfigError as exc:
+        print(f"coach worker: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Two real worker processes on one PostgreSQL send every due message exactly once,
+and a worker killed mid-send (SIGKILL) loses nothing: its claims expire and the
+others send them (issue 5).
+
+The workers are `python -m bot.delivery.worker` processes; their "platform" is
+`FileSender` below (loaded with --senders), which appends one line per message
+to a file. Skipped without COACH_TEST_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import select
+
+from bot.config import normalise_database_url
+from bot.delivery.senders import SendOutcome
+from bot.engine.messages import Reply
+from bot.services import Services
+from bot.store import migrate
+from bot.store.db import Database
+from bot.store.models import ChannelIdentity, OutboxMessage, Person
+from bot.store.outbox import enqueue
+
+PG_URL = os.environ.get("COACH_TEST_DATABASE_URL")
+ROOT = Path(__file__).resolve().parent.parent
+PEOPLE = 30  # two messages each: 60 rows
+LEASE_SECONDS = 3  # short, so the test does not wait long for the dead worker's claims
+BATCH = 5
+DEADLINE = 90.0  # seconds for the whole dance, far above what it needs
+
+
+class FileSender:
+    """A platform that records each message as "n pid" in RECORD (see the module doc).
+
+    SLOW=1 (the worker to be killed): announce the claim in STARTED and hang.
+    Otherwise: say which process arrived in ENTERED, wait for the test's GO file
+    (so both workers hold claims at the same time), then record and answer sent.
+    """
+
+    def __init__(self) -> None:
+        self.record = Path(os.environ["RECORD"])
+        self.started = Path(os.environ["STARTED"])
+        self.entered = Path(os.environ["ENTERED"])
+        self.go = Path(os.environ["GO"])
+        self.slow = os.environ.get("SLOW") == "1"
+
+    @staticmethod
+    def _append(path: Path, line: str) -> None:
+        # O_APPEND writes this small are atomic: lines from processes never mix.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    async def send(self, identity: ChannelIdentity, payload: dict[str, Any]) -> SendOutcome:
+        if self.slow:
+            self._append(self.started, f"{payload['n']} {os.getpid()}\n")
+            await asyncio.sleep(3600)
+        self._append(self.entered, f"{os.getpid()}\n")
+        # Another process creates GO: a file is the signal both can see.
+        while not self.go.exists():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.01)  # a platform's round trip
+        self._append(self.record, f"{payload['n']} {os.getpid()}\n")
+        return SendOutcome.sent()
+
+
+def recording_senders(services: Services) -> dict[str, FileSender]:
+    """The worker's --senders hook."""
+    return {"telegram": FileSender()}
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (not a schema: the workers only get a URL)."""
+    if not PG_URL:
+        pytest.skip("needs COACH_TEST_DATABASE_URL (PostgreSQL)")
+    base = make_url(normalise_database_url(PG_URL))
+    name = f"coach_workers_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.dispose()
+
+
+async def seed(url: str) -> list[int]:
+    db = Database(url)
+    await migrate.upgrade(db)
+    now = datetime.now(UTC)
+    ids: list[int] = []
+    try:
+        async with db.transaction() as session:
+            for i in range(PEOPLE):
+                person = Person(role="learner", created_at=now, updated_at=now)
+                session.add(person)
+                await session.flush()
+                assert person.id is not None
+                identity = ChannelIdentity(
+                    channel="telegram",
+                    external_id=f"tg-{i}",
+                    person_id=person.id,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+                session.add(identity)
+                await session.flush()
+                for j in range(2):
+                    n = 2 * i + j
+                    # Replies: sent at any hour (quiet hours would hold a nudge at night).
+                    await enqueue(
+                        session,
+                        person_id=person.id,
+                        kind="reply",
+                        payload={"reply": Reply(f"message {n}").to_json(), "n": n},
+                        dedupe_key=f"workers:{n}",
+                        due_at=now - timedelta(minutes=1),
+                        now=now,
+                        identity=identity,
+                    )
+                    ids.append(n)
+    finally:
+        await db.dispose()
+    return ids
+
+
+async def start_worker(url: str, tmp: Path, name: str, **env: str) -> asyncio.subprocess.Process:
+    environ = {
+        **os.environ,
+        "COACH_DATABASE_URL": url,
+        "COACH_DISPATCH_LEASE_SECONDS": str(LEASE_SECONDS),
+        "COACH_DISPATCH_BATCH_SIZE": str(BATCH),
+        "COACH_DISPATCH_POLL_SECONDS": "0.5",
+        "COACH_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+        "RECORD": str(tmp / "record"),
+        "STARTED": str(tmp / "started"),
+        "ENTERED": str(tmp / "entered"),
+        "GO": str(tmp / "go"),
+        **env,
+    }
+    log = (tmp / f"{name}.log").open("wb")
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.delivery.worker",
+        "--no-jobs",
+        "--until-idle",
+        "--senders",
+        "tests.test_delivery_workers:recording_senders",
+        cwd=ROOT,
+        env=environ,
+        stdout=log,
+        stderr=log,
+    )
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def wait_for_lines(path: Path, count: int, *, distinct: bool = False) -> list[str]:
+    loop = asyncio.get_running_loop()
+    until = loop.time() + DEADLINE
+    while loop.time() < until:
+        lines = await asyncio.to_thread(read_lines, path)
+        if len(set(lines) if distinct else lines) >= count:
+            return lines
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path.name}: fewer than {count} lines after {DEADLINE} s")
+
+
+@pytest.mark.slow  # three Python processes and a lease to wait out: 10-25 s
+async def test_two_workers_send_everything_once_after_one_is_killed_mid_send(
+    database: str, tmp_path: Path
+) -> None:
+    expected = await seed(database)
+
+    victim = await start_worker(database, tmp_path, "victim", SLOW="1")
+    started = await wait_for_lines(tmp_path / "started", 1)
+    victim.send_signal(signal.SIGKILL)
+    await victim.wait()
+    taken = {int(line.split()[0]) for line in started}
+
+    first = await start_worker(database, tmp_path, "first")
+    second = await start_worker(database, tmp_path, "second")
+    workers = {first.pid, second.pid}
+    # Both workers hold claims at the same moment before anything is sent.
+    await wait_for_lines(tmp_path / "entered", 2, distinct=True)
+    (tmp_path / "go").touch()
+    for worker in (first, second):
+        code = await asyncio.wait_for(worker.wait(), DEADLINE)
+        assert code == 0, (tmp_path / "first.log").read_text() + (
+            tmp_path / "second.log"
+        ).read_text()
+
+    records = [line.split() for line in (tmp_path / "record").read_text().splitlines()]
+    sent = Counter(int(n) for n, _pid in records)
+    assert sorted(sent) == expected
+    assert set(sent.values()) == {1}, "a message was sent twice"
+    assert {int(pid) for _n, pid in records} == workers  # both did a share
+    assert victim.pid not in {int(pid) for _n, pid in records}
+
+    db = Database(database)
+    try:
+        async with db.reading() as session:
+            rows = (await session.exec(select(OutboxMessage))).all()
+    finally:
+        await db.dispose()
+    assert {row.status for row in rows} == {"sent"}
+    # The killed worker's claims: its attempt counted, then another worker's.
+    assert {row.payload["n"]: row.attempts for row in rows if row.payload["n"] in taken} == {
+        n: 2 for n in taken
+    }
