@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import text
 
+from bot import metrics
 from bot.channels import api
 from bot.channels import web as webchat
 from bot.channels.errors import ApiError, json_errors
@@ -37,6 +38,21 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
+GAUGES: web.AppKey[metrics.DatabaseGauges] = web.AppKey("gauges", metrics.DatabaseGauges)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """Prometheus's scrape: loopback, or the API token as a bearer token (see
+    bot.metrics.scrape_allowed for why)."""
+    token = request.app[api.SERVICES].settings.api_token
+    if not metrics.scrape_allowed(request.remote, request.headers, token):
+        if token:
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+        raise ApiError(403, "forbidden", "/metrics answers this host only; set COACH_API_TOKEN")
+    body = await metrics.exposition(request.app[GAUGES])
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
 def secret_file(services: Services) -> Path:
     """Where a generated cookie key is kept: beside a SQLite database, else ./var."""
     url = services.db.engine.url
@@ -56,8 +72,18 @@ def build_app(services: Services) -> web.Application:
     )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app[GAUGES] = metrics.DatabaseGauges(services.db, services.clock)
+    app.router.add_get("/metrics", metrics_endpoint)
     api.add_routes(app)
     webchat.add_routes(app)
+    if services.settings.telegram_token is not None:
+        from bot.channels import telegram  # python-telegram-bot loads only when it is used
+
+        telegram.add_routes(app, services.settings)
+    if services.settings.slack_enabled:
+        from bot.channels import slack  # slack_bolt loads only when it is used
+
+        slack.add_routes(app)
 
     async def close(app: web.Application) -> None:
         await services.close()

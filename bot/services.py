@@ -10,6 +10,8 @@ from bot.coach.actions import build_registry
 from bot.coach.catalog import CatalogError, load_catalog
 from bot.coach.recommend import area_labels_from
 from bot.coach.resources import EXTRAS_KEY, ResourceLibrary
+from bot.coach.safety_alerts import EXTRAS_KEY as SAFEGUARDING
+from bot.coach.safety_alerts import Safeguarding
 from bot.config import Settings
 from bot.engine.flows import FlowError, check_flows, load_flows
 from bot.engine.locales import Catalogs
@@ -71,7 +73,7 @@ def load_dialog(settings: Settings) -> Dialog:
         actions,
         vocabulary,
         idle_after=timedelta(hours=settings.idle_resume_hours),
-        extras={EXTRAS_KEY: library},
+        extras={EXTRAS_KEY: library, SAFEGUARDING: Safeguarding.build(settings, catalogs)},
     )
 
 
@@ -98,5 +100,15 @@ def build_services(
         dialog,
         clock,
         defaults=Defaults(locale=settings.default_locale, timezone=settings.timezone),
+        # Telegram's and Slack's replies are pushed through the outbox, not returned in a
+        # response.
+        push_channels=tuple(
+            name
+            for name, on in (
+                ("telegram", settings.telegram_token is not None),
+                ("slack", settings.slack_enabled),
+            )
+            if on
+        ),
     )
     return Services(settings=settings, clock=clock, db=db, dialog=dialog, turns=turns)

@@ -63,7 +63,17 @@ async def test_export_has_everything_about_the_person(client: Client) -> None:
     assert data["person"]["locale"] == "en"
     assert data["conversation"]["flow"] == "onboarding"
     assert data["conversation"]["expect"] == {"type": "choice", "slot": "onboarding.grade"}
-    for key in ("goals", "checkins", "interests", "recommendations"):
+    for key in (
+        "goals",
+        "checkins",
+        "interests",
+        "recommendations",
+        "classes",
+        "links",
+        "alerts",
+        "nudges",
+        "digests",
+    ):
         assert data[key] == []
     assert [m["text"] for m in data["messages"] if m["direction"] == "in"] == [
         "hi",

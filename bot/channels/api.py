@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -15,6 +16,8 @@ from bot.channels.openapi import openapi_document
 from bot.channels.textcheck import BadText, clean_text
 from bot.engine.messages import Inbound
 from bot.services import Services
+
+log = logging.getLogger(__name__)
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 # The web chat, the API and the console share one identity space: a `user` here is
@@ -46,7 +49,14 @@ async def read_json(request: web.Request) -> Any:
     """The body as JSON, or a 4xx that says what is wrong with it."""
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    raw = await request.read()  # raises 413 past client_max_size
+    try:
+        raw = await request.read()  # raises 413 past client_max_size
+    except ConnectionResetError:
+        # The client went away before its whole body arrived: nothing was done, and
+        # nobody is left to read an answer. Worth a line (a flaky network, a proxy's
+        # timeout), never the body, and no stack trace.
+        log.info("client disconnected mid-body", extra={"path": request.path})
+        raise ApiError(400, "bad_request", "the connection closed mid-body") from None
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

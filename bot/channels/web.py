@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import uuid
 from pathlib import Path
@@ -68,6 +69,29 @@ def _identity(request: web.Request) -> tuple[str, bool]:
     return f"w-{uuid.uuid4().hex}", True
 
 
+def used_https(request: web.Request) -> bool:
+    """Whether the browser reached us over HTTPS: our own TLS, or a TLS-terminating proxy
+    that says so in X-Forwarded-Proto, believed only from a peer in COACH_TRUSTED_PROXY
+    (anyone else could send the header)."""
+    if request.secure:  # our own TLS (aiohttp reads it from the connection, not headers)
+        return True
+    values = request.headers.getall("X-Forwarded-Proto", [])
+    if not values:
+        return False
+    trusted = request.app[SERVICES].settings.trusted_proxy_networks
+    try:
+        peer = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped  # a dual-stack socket's view of an IPv4 proxy
+    if not any(peer in network for network in trusted):
+        return False
+    # A proxy that appends rather than replaces keeps what the client sent in front
+    # ("https, http"): only the last value is the trusted proxy's own word.
+    return values[-1].split(",")[-1].strip().lower() == "https"
+
+
 def _with_cookie(request: web.Request, response: web.Response, user: str) -> web.Response:
     response.set_cookie(
         COOKIE,
@@ -75,7 +99,7 @@ def _with_cookie(request: web.Request, response: web.Response, user: str) -> web
         max_age=COOKIE_MAX_AGE,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=used_https(request),
         path="/",
     )
     return response

@@ -9,7 +9,11 @@ from sqlalchemy import delete, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.coach.digest.weekly import export_digests
+from bot.coach.nudges import export_nudges
 from bot.coach.resources import export_recommendations
+from bot.coach.safety_alerts import export_alerts
+from bot.coach.school import export_classes, export_links
 from bot.store.models import (
     ChannelIdentity,
     CheckIn,
@@ -106,6 +110,11 @@ async def export_person(
         "checkins": [checkin_json(c) for c in checkins],
         "interests": [interests_json(i) for i in interests],
         "recommendations": await export_recommendations(session, person),
+        "classes": await export_classes(session, person),
+        "links": await export_links(session, person),
+        "alerts": await export_alerts(session, person),
+        "nudges": await export_nudges(session, person),
+        "digests": await export_digests(session, person),
         "messages": [
             {
                 "direction": m.direction,

@@ -47,6 +47,10 @@ class ActionContext:
     # teacher or a family member): the flow in progress was someone else's, so the
     # engine drops it and starts the entry flow afresh.
     restart: bool = False
+    # Set by an interceptor whose replies must stand alone (the safety screen's care
+    # and crisis contacts): the flow in progress is put aside without asking anything
+    # more, and offered back on the person's next message.
+    pause_flow: bool = False
 
     @property
     def locale(self) -> str:

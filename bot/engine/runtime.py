@@ -289,7 +289,7 @@ class _Turn:
     ) -> None:
         said = (button if button is not None else text).strip()
         self.said = said
-        intercepted = quiet = restart = False
+        intercepted = quiet = restart = pause = False
         if said:
             for interceptor in self.d.actions.interceptors:
                 context = self.context({})
@@ -297,7 +297,13 @@ class _Turn:
                 self.absorb(context)
                 if intercepted:
                     quiet, restart = context.quiet, context.restart
+                    pause = context.pause_flow
                     break
+        if intercepted and pause:
+            # A safety reply stands alone: no question after it. What was in progress
+            # waits and is offered back next time (a first contact starts then, too).
+            self.suspend()
+            return
         if first_contact or not self.state.meta.get("started"):
             self.state.meta["started"] = True
             await self.start_flow(self.d.entry_flow)

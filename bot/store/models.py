@@ -183,7 +183,8 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _utc(nullable=True)
 
 
-OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+# skipped: a reminder, nudge or digest whose person paused or stopped before it went.
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
 OUTBOX_KINDS = ("reply", "reminder", "nudge", "milestone", "digest", "alert")
 
 GOAL_STATUSES = ("active", "done", "dropped")
@@ -428,3 +429,7 @@ class SafetyAlert(SQLModel, table=True):
     # Notifications sent so far; unacknowledged alerts are re-sent every 30 minutes.
     notified_count: int = Field(default=0)
     last_notified_at: datetime | None = _utc(nullable=True)
+
+
+# Slack's OAuth tables (slack_sdk's shape) live on the same metadata, under our migrations.
+from bot.store import slack_tables  # noqa: E402, F401
