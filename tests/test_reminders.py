@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.clock import FakeClock
 from bot.coach.jobs import JobContext
-from bot.coach.reminders import checkin_reminders
+from bot.coach.reminders import CheckinReminders, checkin_reminders
 from bot.delivery.testing import Sent, SimulatedTerm
 from bot.services import Services
 from bot.store.models import CheckIn, OutboxMessage, Person
@@ -180,3 +180,42 @@ async def test_the_reminder_job_on_every_backend(any_services: Services, clock: 
     async with any_services.db.reading() as session:
         keys = sorted((await session.exec(select(OutboxMessage.dedupe_key))).all())
     assert keys == [f"reminder:{sam.id}:2026-01-05", f"reminder:{sam.id}:2026-01-05:followup"]
+
+
+async def test_the_scheduled_job_looks_only_at_appointments_since_its_last_tick(
+    services: Services, clock: FakeClock
+) -> None:
+    """After its first tick the job reads only learners whose appointment fell since the
+    previous tick, yet every learner still gets each weekly reminder once, on time."""
+    job = CheckinReminders()
+    start = utc(2026, 11, 2)  # a Monday
+    clock.set(start - timedelta(days=30))
+    zones = ["America/New_York", "Pacific/Auckland", "Pacific/Pago_Pago", "Europe/Madrid"]
+    people = []
+    for n, zone in enumerate(zones * 3):
+        people.append(
+            await seed_learner(
+                services.db,
+                clock,
+                f"learner-{n}",
+                channel="telegram",
+                timezone=zone,
+                checkin_weekday=1 + n % 7,
+                checkin_time=f"{8 + n:02d}:30",
+            )
+        )
+    clock.set(start)
+    for _ in range(14 * 24 * 2):  # every half hour for two weeks
+        await job(JobContext(services.db, clock.now(), services.dialog.catalogs, services.settings))
+        clock.advance(minutes=30)
+    async with services.db.reading() as session:
+        rows = (await session.exec(select(OutboxMessage))).all()
+    for person in people:
+        mine = [r for r in rows if r.person_id == person.id]
+        # Two weeks: two appointments, three when the first tick caught one up.
+        assert len(mine) in (2, 3), (person.timezone, person.checkin_weekday)
+        for row in mine:
+            assert row.created_at == start or row.created_at - row.next_attempt_at < timedelta(
+                minutes=30
+            )
+    assert len({r.dedupe_key for r in rows}) == len(rows)

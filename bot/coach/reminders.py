@@ -12,9 +12,11 @@ to end), nothing while paused or stopped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -118,23 +120,91 @@ async def _checked_in_since(session: AsyncSession, person_id: int, since: dateti
     return row.first() is not None
 
 
-async def checkin_reminders(ctx: JobContext) -> int:
-    """The job: write every reminder and follow-up that is due now; return how many."""
+# The database narrows the learners to those whose appointment (or follow-up) fell in
+# the window being looked at; zone offsets move by at most an hour at a daylight-saving
+# change, so the window is widened by that much and `_candidates` decides exactly.
+_MARGIN = timedelta(hours=1)
+
+
+def _window_filter(zone_name: str, start: datetime, end: datetime) -> ColumnElement[bool]:
+    """Learners in `zone_name` whose weekly (weekday, "HH:MM") falls in [start, end]
+    read in that zone's local time (a window spans at most a few local dates)."""
+    zone = zone_of(zone_name)
+    first, last = start.astimezone(zone), end.astimezone(zone)
+    parts = []
+    day = first.date()
+    while day <= last.date():
+        low = first.strftime("%H:%M") if day == first.date() else "00:00"
+        high = last.strftime("%H:%M") if day == last.date() else "23:59"
+        parts.append(
+            and_(
+                col(Person.checkin_weekday) == day.isoweekday(),
+                col(Person.checkin_time) >= low,
+                col(Person.checkin_time) <= high,
+            )
+        )
+        day += timedelta(days=1)
+    return and_(col(Person.timezone) == zone_name, or_(*parts))
+
+
+async def _learners_due(session: AsyncSession, now: datetime, since: datetime) -> Sequence[Person]:
+    """Learners with a reminder (appointment in [since, now]) or a follow-up (appointment
+    two days before that) that may be due: a few per tick, not every learner."""
+    zones = (
+        await session.exec(
+            select(Person.timezone)
+            .where(Person.role == "learner")
+            .where(col(Person.checkin_weekday).is_not(None))
+            .distinct()
+        )
+    ).all()
+    if not zones:
+        return []
+    start, end = since - _MARGIN, now + _MARGIN
+    back = timedelta(days=FOLLOW_UP_DAYS)
+    windows = [
+        _window_filter(zone, s, e)
+        for zone in zones
+        for s, e in ((start, end), (start - back, end - back))
+    ]
+    return (
+        await session.exec(
+            select(Person)
+            .where(Person.role == "learner")
+            .where(col(Person.checkin_time).is_not(None))
+            .where(col(Person.stopped_at).is_(None))
+            .where(or_(*windows))
+        )
+    ).all()
+
+
+class CheckinReminders:
+    """The job as the scheduler runs it: after the first tick (which catches up on the
+    last CATCH_UP), each tick looks only at appointments since the previous one."""
+
+    def __init__(self) -> None:
+        self.covered_until: datetime | None = None
+
+    async def __call__(self, ctx: JobContext) -> int:
+        since = ctx.now - CATCH_UP
+        if self.covered_until is not None:
+            since = max(since, self.covered_until)
+        written = await checkin_reminders(ctx, since=since)
+        self.covered_until = ctx.now
+        return written
+
+
+async def checkin_reminders(ctx: JobContext, *, since: datetime | None = None) -> int:
+    """The job: write every reminder and follow-up that is due now (looking at
+    appointments since `since`, default the last CATCH_UP); return how many."""
     default_quiet = QuietHours.parse(ctx.settings.quiet_hours)
     written = 0
+    async with ctx.db.reading() as session:
+        learners = await _learners_due(session, ctx.now, since or ctx.now - CATCH_UP)
+    due = [item for person in learners for item in _candidates(person, ctx.now)]
+    if not due:
+        return 0
     async with ctx.db.transaction() as session:
-        learners = (
-            await session.exec(
-                select(Person)
-                .where(Person.role == "learner")
-                .where(col(Person.checkin_weekday).is_not(None))
-                .where(col(Person.checkin_time).is_not(None))
-                .where(col(Person.stopped_at).is_(None))
-            )
-        ).all()
-        due = [item for person in learners for item in _candidates(person, ctx.now)]
-        if not due:
-            return 0
         # Most ticks find everything already written: one query answers that.
         existing = await _existing(
             session,

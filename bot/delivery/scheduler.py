@@ -46,7 +46,7 @@ def standard_jobs() -> list[NamedJob]:
 
     return [
         NamedJob("safety_alert_resends", safety_alerts.resend_unacknowledged_alerts),
-        NamedJob("checkin_reminders", reminders.checkin_reminders),
+        NamedJob("checkin_reminders", reminders.CheckinReminders()),
         NamedJob("family_nudges", nudges.weekly_nudges),
         NamedJob("family_milestones", nudges.milestone_nudges),
         NamedJob("teacher_digests", digest.send_weekly_digests),
