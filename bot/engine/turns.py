@@ -67,7 +67,10 @@ _WHO = (
         col(ChannelIdentity.external_id) == bindparam("external_id"),
     )
 )
-_WHO_LOCKED = _WHO.with_for_update(of=Conversation)
+# The person row is locked with the conversation: under READ COMMITTED, a turn that
+# waited for the lock re-reads only the rows it locked (EvalPlanQual), so a person row
+# read unlocked could predate the previous turn's change (their name, their language).
+_WHO_LOCKED = _WHO.with_for_update(of=(Conversation, Person))
 _STORED = select(InboxMessage).where(
     col(InboxMessage.channel) == bindparam("channel"),
     col(InboxMessage.external_id).in_(bindparam("external_ids", expanding=True)),
