@@ -7,13 +7,14 @@ from datetime import timedelta
 
 from bot.clock import Clock, SystemClock
 from bot.coach.actions import build_registry
-from bot.coach.catalog import CatalogError, load_catalog
+from bot.coach.catalog import Catalog, CatalogError, load_catalog
 from bot.coach.recommend import area_labels_from
 from bot.coach.resources import EXTRAS_KEY, ResourceLibrary
 from bot.coach.safety_alerts import EXTRAS_KEY as SAFEGUARDING
 from bot.coach.safety_alerts import Safeguarding
 from bot.config import Settings
-from bot.engine.flows import FlowError, check_flows, load_flows
+from bot.engine.actions import ActionRegistry
+from bot.engine.flows import FlowError, FlowSet, check_flows, load_flows
 from bot.engine.locales import Catalogs
 from bot.engine.runtime import Dialog
 from bot.engine.topics import Vocabulary
@@ -23,8 +24,22 @@ from bot.engine.yamlfile import YamlError
 from bot.store.db import Database
 
 
-def load_dialog(settings: Settings) -> Dialog:
-    """Load and check flows, catalogs, intents and vocabulary; FlowError lists every problem."""
+@dataclass(frozen=True)
+class Content:
+    """What the dialog is made of, read from COACH_DIALOGS_DIR and COACH_CONTENT_DIR and
+    checked; the same for every Dialog built from those folders (tests share one)."""
+
+    flows: FlowSet
+    catalogs: Catalogs
+    intents: IntentMatcher
+    actions: ActionRegistry
+    vocabulary: Vocabulary
+    shipped: Catalog
+
+
+def load_content(settings: Settings) -> Content:
+    """Load and check flows, catalogs, intents, vocabulary and the shipped catalog;
+    FlowError lists every problem."""
     dialogs = settings.dialogs_dir
     if not dialogs.is_dir():
         raise FlowError([f"{dialogs}: the dialogs folder does not exist or is not readable"])
@@ -57,6 +72,7 @@ def load_dialog(settings: Settings) -> Dialog:
     for required in ("main", "menu"):
         if required not in flows.flows:
             problems.append(f"{dialogs / 'flows'}: no {required!r} flow (the engine starts there)")
+    shipped = Catalog({})
     try:
         shipped = load_catalog(settings.content_dir / "catalog", vocabulary)
     except CatalogError as exc:
@@ -65,16 +81,32 @@ def load_dialog(settings: Settings) -> Dialog:
         problems.append(f"{settings.content_dir / 'catalog'}: {exc.strerror or exc}")
     if problems:
         raise FlowError(problems)
-    library = ResourceLibrary(shipped, vocabulary, area_labels_from(catalogs))
-    return Dialog(
-        flows,
-        catalogs,
-        intents,
-        actions,
-        vocabulary,
-        idle_after=timedelta(hours=settings.idle_resume_hours),
-        extras={EXTRAS_KEY: library, SAFEGUARDING: Safeguarding.build(settings, catalogs)},
+    return Content(flows, catalogs, intents, actions, vocabulary, shipped)
+
+
+def assemble_dialog(content: Content, settings: Settings) -> Dialog:
+    """A Dialog from loaded content and the settings that shape it (idle time, crisis
+    contacts); its resource library starts fresh (it caches per database)."""
+    library = ResourceLibrary(
+        content.shipped, content.vocabulary, area_labels_from(content.catalogs)
     )
+    return Dialog(
+        content.flows,
+        content.catalogs,
+        content.intents,
+        content.actions,
+        content.vocabulary,
+        idle_after=timedelta(hours=settings.idle_resume_hours),
+        extras={
+            EXTRAS_KEY: library,
+            SAFEGUARDING: Safeguarding.build(settings, content.catalogs),
+        },
+    )
+
+
+def load_dialog(settings: Settings) -> Dialog:
+    """Load, check and assemble the dialog; FlowError lists every problem."""
+    return assemble_dialog(load_content(settings), settings)
 
 
 @dataclass
@@ -90,10 +122,14 @@ class Services:
 
 
 def build_services(
-    settings: Settings, clock: Clock | None = None, db: Database | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    db: Database | None = None,
+    *,
+    content: Content | None = None,
 ) -> Services:
     clock = clock or SystemClock()
-    dialog = load_dialog(settings)
+    dialog = assemble_dialog(content, settings) if content else load_dialog(settings)
     db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
     turns = TurnService(
         db,

@@ -4,6 +4,8 @@ COACH_TEST_DATABASE_URL is set), the turn service, the aiohttp test client."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.app import build_app
 from bot.clock import FakeClock
 from bot.config import Settings, normalise_database_url
-from bot.services import Services, build_services
+from bot.services import Content, Services, build_services, load_content
 from bot.store import migrate
 from bot.store.db import Database
 from bot.testing.conversation import Chat
@@ -76,9 +78,37 @@ async def _open(
             settings.database_url,
             connect_args={"server_settings": {"search_path": schema.name}},
         )
-    services = build_services(settings, clock, db)
+    elif "database_url" not in overrides and not (tmp_path / "coach.db").exists():
+        # A copy of a database migrated once per run: migrating each test's own file
+        # costs 0.1-0.3 s, two thousand times over (tests/test_migrations.py checks the
+        # migrations themselves, and upgrade below still runs, finding nothing to do).
+        shutil.copyfile(await _migrated_template(), tmp_path / "coach.db")
+    services = build_services(settings, clock, db, content=_content(settings))
     await migrate.upgrade(services.db)
     return services, schema
+
+
+_TEMPLATE: dict[str, Path] = {}
+_CONTENT: dict[tuple[Path, Path], Content] = {}
+
+
+async def _migrated_template() -> Path:
+    if "sqlite" not in _TEMPLATE:
+        path = Path(tempfile.mkdtemp(prefix="coach-template-")) / "coach.db"
+        db = Database(f"sqlite:///{path}")
+        await migrate.upgrade(db)
+        await db.dispose()
+        _TEMPLATE["sqlite"] = path
+    return _TEMPLATE["sqlite"]
+
+
+def _content(settings: Settings) -> Content:
+    """Flows, catalogs and the resource catalog, loaded once per run for the shipped
+    folders (about 0.4 s a load); a test that points elsewhere loads its own."""
+    key = (settings.dialogs_dir, settings.content_dir)
+    if key not in _CONTENT:
+        _CONTENT[key] = load_content(settings)
+    return _CONTENT[key]
 
 
 @pytest.fixture
