@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -41,17 +40,17 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from harness import Backend  # noqa: E402
 
 from bot.coach.digest import ClassRef, Week, render_digest, send_weekly_digests, summarise  # noqa: E402
 from bot.coach.digest.facts import zone_of  # noqa: E402
 from bot.coach.goals import vocabulary  # noqa: E402
 from bot.coach.jobs import JobContext  # noqa: E402
-from bot.config import Settings, normalise_database_url  # noqa: E402
+from bot.config import Settings  # noqa: E402
 from bot.engine.locales import Catalogs  # noqa: E402
 from bot.paths import shipped  # noqa: E402
 from bot.store import migrate  # noqa: E402
@@ -78,37 +77,6 @@ TARGET_BUILD_ALL_S = 5.0
 # Rows per INSERT while seeding: large enough to be quick, small enough for any
 # database's bound-parameter limit.
 SEED_BATCH = 2000
-
-
-class Backend:
-    """A fresh database: a SQLite file, or a PostgreSQL database dropped afterwards."""
-
-    def __init__(self, name: str, url: str | None, workdir: Path) -> None:
-        self.name = name
-        self.url = url
-        self.workdir = workdir
-        self.database: str | None = None
-
-    async def _admin(self, sql: str) -> None:
-        assert self.url
-        engine = create_async_engine(normalise_database_url(self.url), isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(sql)
-        await engine.dispose()
-
-    async def fresh(self) -> str:
-        if self.name == "sqlite":
-            return f"sqlite:///{self.workdir / f'digest-{uuid.uuid4().hex[:8]}.db'}"
-        assert self.url
-        self.database = f"bench_{uuid.uuid4().hex[:10]}"
-        await self._admin(f'CREATE DATABASE "{self.database}"')
-        url = make_url(normalise_database_url(self.url)).set(database=self.database)
-        return url.render_as_string(hide_password=False)
-
-    async def drop(self) -> None:
-        if self.database:
-            await self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-            self.database = None
 
 
 async def bulk(db: Database, table: Any, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -351,7 +319,7 @@ async def main() -> None:
     pg_url = os.environ.get("COACH_BENCH_DATABASE_URL")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        backends = [Backend("sqlite", None, Path(tmp))]
+        backends = [Backend("sqlite", None, Path(tmp), prefix="digest")]
         if pg_url:
             backends.append(Backend("postgres", pg_url, Path(tmp)))
         for backend in backends:

@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -48,32 +47,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from harness import WARMUP_SCRIPT as SCRIPT  # noqa: E402
+from harness import free_port  # noqa: E402
+
 from bot.config import normalise_database_url  # noqa: E402
 
-# bench/turns.py's warm-up, answered: text, choice, text, rating, yes/no, number,
-# date, then the menu and its help.
-SCRIPT: list[tuple[str, str]] = [
-    ("text", "hi"),
-    ("button", "warmup"),
-    ("text", "Sam"),
-    ("button", "4"),
-    ("text", "yes"),
-    ("text", "30"),
-    ("text", "in two weeks"),
-    ("text", "menu"),
-    ("button", "help"),
-]
 # The issue's targets (issue 7, Benchmarks 1).
 TARGET_SHARE_OF_CEILING = 0.30  # SQLite at concurrency 50
 TARGET_P99_MS = 50.0  # SQLite at concurrency 50
 TARGET_SCALING = 1.5  # two PostgreSQL replicas over one
 READY_DEADLINE = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- the ceiling: a bare aiohttp handler ---------------------------------------------------

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -34,6 +33,9 @@ from sqlalchemy import create_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness import WARMUP_SCRIPT as SCRIPT  # noqa: E402
+from harness import free_port  # noqa: E402
+
 from bot.store import migrate  # noqa: E402
 from bot.store.db import Database  # noqa: E402
 from bot.store.models import (  # noqa: E402
@@ -45,17 +47,6 @@ from bot.store.models import (  # noqa: E402
 )
 
 TARGET_MB = 250.0  # issue 7, Benchmarks 5
-SCRIPT: list[tuple[str, str]] = [
-    ("text", "hi"),
-    ("button", "warmup"),
-    ("text", "Sam"),
-    ("button", "4"),
-    ("text", "yes"),
-    ("text", "30"),
-    ("text", "in two weeks"),
-    ("text", "menu"),
-    ("button", "help"),
-]
 CHUNK = 10_000  # rows per executemany: large enough to be fast, small enough for memory
 READY_DEADLINE = 120.0
 
@@ -140,12 +131,6 @@ def memory_of(pid: int) -> dict[str, float]:
             if key in ("VmRSS", "VmHWM"):
                 found[key] = int(value.split()[0]) / 1024  # kB
     return {"rss_mb": found["VmRSS"], "peak_mb": found["VmHWM"]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def serve_and_measure(path: Path, learners: int, warm: int) -> dict[str, float]:

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,30 +28,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings, normalise_database_url  # noqa: E402
+from harness import WARMUP_SCRIPT as SCRIPT  # noqa: E402
+from harness import Backend, free_port  # noqa: E402
+
+from bot.config import Settings  # noqa: E402
 from bot.engine.messages import Inbound  # noqa: E402
 from bot.services import build_services  # noqa: E402
 from bot.store import migrate  # noqa: E402
 from bot.store.db import Database  # noqa: E402
-
-# The warm-up, answered: text, choice, text, rating, yes/no, number, date.
-SCRIPT: list[tuple[str, str]] = [
-    ("text", "hi"),
-    ("button", "warmup"),
-    ("text", "Sam"),
-    ("button", "4"),
-    ("text", "yes"),
-    ("text", "30"),
-    ("text", "in two weeks"),
-    ("text", "menu"),
-    ("button", "help"),
-]
 
 Turn = Callable[[str, str, str, str], Awaitable[None]]
 
@@ -82,37 +69,6 @@ async def drive(learners: int, concurrency: int, turn: Turn) -> dict[str, float]
     }
 
 
-class Backend:
-    """A fresh database per round: a SQLite file, or a PostgreSQL database."""
-
-    def __init__(self, name: str, url: str | None, workdir: Path) -> None:
-        self.name = name
-        self.url = url
-        self.workdir = workdir
-        self.database: str | None = None
-
-    async def _admin(self, sql: str) -> None:
-        assert self.url
-        engine = create_async_engine(normalise_database_url(self.url), isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(sql)
-        await engine.dispose()
-
-    async def fresh(self) -> str:
-        if self.name == "sqlite":
-            return f"sqlite:///{self.workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
-        assert self.url
-        self.database = f"bench_{uuid.uuid4().hex[:10]}"
-        await self._admin(f'CREATE DATABASE "{self.database}"')
-        url = make_url(normalise_database_url(self.url)).set(database=self.database)
-        return url.render_as_string(hide_password=False)
-
-    async def drop(self) -> None:
-        if self.database:
-            await self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-            self.database = None
-
-
 async def in_process(backend: Backend, learners: int, concurrency: int) -> dict[str, float]:
     url = await backend.fresh()
     settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
@@ -136,12 +92,6 @@ async def in_process(backend: Backend, learners: int, concurrency: int) -> dict[
     finally:
         await services.close()
         await backend.drop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def over_http(backend: Backend, learners: int, concurrency: int) -> dict[str, float]:
