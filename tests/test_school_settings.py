@@ -128,7 +128,7 @@ async def test_a_teacher_sets_the_digest_day_and_time(services: Services, clock:
         <! Revisión semanal
         = choice settings.what
     """)
-    assert chat.buttons == ["timezone", "language", "digest", "done"]
+    assert chat.buttons == ["timezone", "language", "digest", "quiet_hours", "done"]
     await chat.script("""
         > [digest]
         > [4]
@@ -149,7 +149,7 @@ async def test_a_family_member_changes_how_often_and_consent(
         > /settings
         < Updates: once a week
     """)
-    assert chat.buttons == ["timezone", "language", "nudges", "sharing", "done"]
+    assert chat.buttons == ["timezone", "language", "nudges", "sharing", "quiet_hours", "done"]
     await chat.script("""
         > [nudges]
         > only for milestones
@@ -182,4 +182,41 @@ async def test_nothing_changes_when_nothing_is_chosen(services: Services, clock:
         > change my settings
         > [done]
         < Okay, nothing's changed
+    """)
+
+
+async def test_a_family_member_sets_quiet_hours_and_a_nudge_waits_for_their_end(
+    services: Services, clock: FakeClock
+) -> None:
+    await seed_learner(services.db, clock, "fam-1", role="family", timezone="America/Chicago")
+    chat = Chat(services.turns, "fam-1")
+    await chat.script("""
+        > /settings
+        < • Quiet hours: the school's usual evening and night hours
+        > [quiet_hours]
+        < From what time in the evening should I stay quiet?
+        > whenever
+        < And from what time in the morning may I write again?
+        > 7am
+        < I couldn't read two different times there
+        < From what time in the evening should I stay quiet?
+        > 9pm
+        > 7am
+        < Done: nothing from me between 9:00
+        < except something urgent about safety.
+    """)
+    stored = await person(services, "fam-1")
+    assert (stored.quiet_start, stored.quiet_end) == ("21:00", "07:00")
+    # The delivery rules read the person's own window: 22:30 in Chicago moves to 07:00.
+    from zoneinfo import ZoneInfo
+
+    from bot.coach.delivery_rules import QuietHours, next_allowed, quiet_hours_of
+
+    zone = ZoneInfo("America/Chicago")
+    late = datetime(2026, 1, 6, 22, 30, tzinfo=zone)
+    window = quiet_hours_of(stored, QuietHours.parse("20:00-08:00"))
+    assert next_allowed(late, zone, window) == datetime(2026, 1, 7, 7, 0, tzinfo=zone)
+    await chat.script("""
+        > /ajustes
+        < • Quiet hours: 9:00
     """)

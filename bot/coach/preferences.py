@@ -49,10 +49,11 @@ DEFAULT_DIGEST_WEEKDAY = 5
 DEFAULT_DIGEST_TIME = time(15, 0)
 # What each role may change, in the order the buttons show.
 _ITEMS = {
-    "learner": ("timezone", "language", "checkin"),
-    "teacher": ("timezone", "language", "digest"),
-    "family": ("timezone", "language", "nudges", "sharing"),
+    "learner": ("timezone", "language", "checkin", "quiet_hours"),
+    "teacher": ("timezone", "language", "digest", "quiet_hours"),
+    "family": ("timezone", "language", "nudges", "sharing", "quiet_hours"),
 }
+QUIET_START_SAID = "settings.quiet_start_said"
 
 
 def language_name(code: str, locale: str) -> str:
@@ -103,6 +104,14 @@ def current_lines(ctx: ActionContext) -> list[str]:
     else:
         frequency = person.nudge_frequency or "weekly"
         lines.append(ctx.render(f"settings.current_nudges_{frequency}", {}))
+    if person.quiet_start and person.quiet_end:
+        params = {
+            "start": time_words(_hhmm(person.quiet_start, EARLIEST), ctx.locale),
+            "end": time_words(_hhmm(person.quiet_end, EARLIEST), ctx.locale),
+        }
+        lines.append(ctx.render("settings.current_quiet", params))
+    else:
+        lines.append(ctx.render("settings.current_quiet_default", {}))
     return lines
 
 
@@ -196,6 +205,30 @@ def register(actions: ActionRegistry) -> None:
             "settings.checkin_set",
             day=day_name(weekday, ctx.locale),
             time=time_words(at, ctx.locale),
+        )
+
+    @actions.register("settings.save_quiet", sets=(OK, MISSES))
+    async def save_quiet(ctx: ActionContext) -> None:
+        """Quiet hours: from the evening time to the morning one (the window may cross
+        midnight); reminders, nudges and digests wait for its end, alerts never do."""
+        start = parse_checkin_time(str(ctx.slots.get(QUIET_START_SAID) or ""))
+        end = parse_checkin_time(str(ctx.slots.get(TIME_SAID) or ""))
+        # A guess ("after school" read as 3:30 PM) will not do for a line never crossed.
+        if start is None or end is None or start.guessed or end.guessed or start.at == end.at:
+            misses = int(ctx.slots.get(MISSES) or 0) + 1
+            ctx.slots[MISSES] = misses
+            ctx.slots[OK] = misses >= MISSES_BEFORE_WAY_OUT
+            ctx.say("settings.quiet_unclear")
+            if ctx.slots[OK]:
+                ctx.say("settings.unchanged")
+            return
+        ctx.slots[OK] = True
+        ctx.person.quiet_start = start.at.strftime("%H:%M")
+        ctx.person.quiet_end = end.at.strftime("%H:%M")
+        ctx.say(
+            "settings.quiet_set",
+            start=time_words(start.at, ctx.locale),
+            end=time_words(end.at, ctx.locale),
         )
 
     @actions.register("settings.save_digest", sets=(OK, MISSES))
