@@ -330,3 +330,62 @@ async def test_wrong_codes_after_link_count_towards_the_lock(
     clock.advance(minutes=1)
     await tg.send("/link ABCDE-23457")
     tg.expect_reply("try again after")
+
+
+async def test_here_sends_proactive_messages_to_the_chosen_channel(
+    any_services: Services, clock: FakeClock
+) -> None:
+    """/here on the web makes reminders go there, although Telegram was used last; once
+    the chosen channel cannot be reached, the last used one takes over again."""
+    from sqlmodel import select as sql_select
+
+    from bot.store.models import ChannelIdentity as Identity
+    from bot.store.models import Person as PersonRow
+    from bot.store.outbox import delivery_identity
+
+    person = await seed_learner(any_services.db, clock, "web-here", channel="web")
+    assert person.id is not None
+    clock.advance(minutes=1)
+    async with any_services.db.transaction() as session:
+        session.add(
+            Identity(
+                channel="telegram",
+                external_id="tg-here",
+                person_id=person.id,
+                created_at=clock.now(),
+                last_seen_at=clock.now(),
+            )
+        )
+    async with any_services.db.reading() as session:
+        chosen = await delivery_identity(session, person.id)
+    assert chosen is not None
+    assert chosen.channel == "telegram"
+
+    chat = Chat(any_services.turns, "web-here")
+    await chat.script("""
+        > /here
+        < Done: from now on reminders and updates come here, on the web chat.
+    """)
+    async with any_services.db.transaction() as session:
+        stored = await session.get(PersonRow, person.id)
+        assert stored is not None
+        assert stored.preferred_channel == "web"
+        chosen = await delivery_identity(session, person.id)
+        assert chosen is not None
+        assert chosen.channel == "web"
+        web = (await session.exec(sql_select(Identity).where(Identity.channel == "web"))).one()
+        web.unreachable = True
+        session.add(web)
+    async with any_services.db.reading() as session:
+        chosen = await delivery_identity(session, person.id)
+    assert chosen is not None
+    assert chosen.channel == "telegram"
+
+
+async def test_here_with_one_channel_says_so(services: Services, clock: FakeClock) -> None:
+    await seed_learner(services.db, clock, "only-web", channel="web")
+    chat = Chat(services.turns, "only-web")
+    await chat.script("""
+        > send my messages here
+        < This is the only place I can reach you
+    """)

@@ -255,9 +255,37 @@ async def redeem_link(ctx: ActionContext) -> bool:
     return True
 
 
+# Channels with a name in the catalog (link.channel.<name>).
+_CHANNEL_NAMES = ("telegram", "slack", "web", "api")
+
+
 def register(actions: ActionRegistry) -> None:
     """/link's action, and the interceptor that redeems link codes (before other codes)."""
     actions.intercept(redeem_link)
+
+    @actions.register("link.here")
+    async def here(ctx: ActionContext) -> None:
+        """/here: proactive messages come to the channel this message came from."""
+        assert ctx.person.id is not None
+        channels = set(
+            (
+                await ctx.session.exec(
+                    select(ChannelIdentity.channel).where(
+                        ChannelIdentity.person_id == ctx.person.id
+                    )
+                )
+            ).all()
+        )
+        ctx.person.preferred_channel = ctx.channel or None
+        if len(channels) <= 1:
+            ctx.say("link.here_only")
+            return
+        name = (
+            ctx.render(f"link.channel.{ctx.channel}", {})
+            if ctx.channel in _CHANNEL_NAMES
+            else ctx.channel
+        )
+        ctx.say("link.here_set", channel=name)
 
     @actions.register("link.issue")
     async def issue(ctx: ActionContext) -> None:

@@ -39,6 +39,8 @@ class ActionContext:
     # What the coaching domain hands its actions beyond the engine's own (the resource
     # library, say), by name; the engine passes it through without looking inside.
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # The channel this message came from ("telegram", "slack", "web", "api", ...).
+    channel: str = ""
     # Set by an interceptor whose replies stand on their own (thanks for a 👍): with
     # nothing in progress the engine adds no menu after them; a question in progress
     # is still asked again.

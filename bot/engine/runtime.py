@@ -158,8 +158,10 @@ class Dialog:
         now: datetime,
         last_active: datetime | None,
         first_contact: bool,
+        channel: str = "",
     ) -> TurnOutput:
         run = _Turn(self, state, person, session, now)
+        run.channel = channel
         heard = text if button is None else run.label_for(button)
         await run.handle(text, button, last_active=last_active, first_contact=first_contact)
         return TurnOutput(cap_replies(run.replies), run.expect(), heard, run.erase)
@@ -195,6 +197,7 @@ class _Turn:
         self.now = now
         self.replies: list[Reply] = []
         self.said = ""
+        self.channel = ""  # where this message came from (telegram, slack, web, ...)
         self.erase = False
         self._steps_run = 0
 
@@ -249,6 +252,7 @@ class _Turn:
             said=self.said,
             vocabulary=self.d.vocabulary,
             extras=self.d.extras,
+            channel=self.channel,
         )
 
     def absorb(self, context: ActionContext) -> None:

@@ -238,6 +238,7 @@ class TurnService:
                 now=now,
                 last_active=None if first_contact else conversation.updated_at,
                 first_contact=first_contact,
+                channel=inbound.channel,
             )
             result = TurnResult(replies=out.replies, expect=out.expect)
             if out.erase:

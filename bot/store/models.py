@@ -61,6 +61,9 @@ class Person(SQLModel, table=True):
     nudge_frequency: str | None = Field(default=None, sa_column=Column(String(10)))
     # /stop: nothing proactive until /start.
     stopped_at: datetime | None = _utc(nullable=True)
+    # /here: reminders, nudges, digests and alerts go to this channel's identity while
+    # it is reachable (None: the one used last).
+    preferred_channel: str | None = Field(default=None, sa_column=Column(String(16)))
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 

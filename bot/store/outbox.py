@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.store.models import OUTBOX_KINDS, ChannelIdentity, OutboxMessage
+from bot.store.models import OUTBOX_KINDS, ChannelIdentity, OutboxMessage, Person
 
 # Channels the dispatcher can push to; the web chat and the API are pull channels
 # (a person there reads proactive messages when they next open the chat).
@@ -24,8 +24,12 @@ PUSH_CHANNELS = ("telegram", "slack")
 
 
 async def delivery_identity(session: AsyncSession, person_id: int) -> ChannelIdentity | None:
-    """Where to reach a person: their most recently used reachable push identity, or
-    else their most recent identity of any channel (read when they next visit)."""
+    """Where to reach a person: the channel they chose with /here while it is reachable,
+    else their most recently used reachable push identity, or else their most recent
+    identity of any channel (read when they next visit)."""
+    preferred = (
+        await session.exec(select(Person.preferred_channel).where(Person.id == person_id))
+    ).first()
     rows = (
         await session.exec(
             select(ChannelIdentity)
@@ -34,6 +38,9 @@ async def delivery_identity(session: AsyncSession, person_id: int) -> ChannelIde
             .order_by(col(ChannelIdentity.last_seen_at).desc(), col(ChannelIdentity.id).desc())
         )
     ).all()
+    for identity in rows:
+        if preferred and identity.channel == preferred:
+            return identity
     for identity in rows:
         if identity.channel in PUSH_CHANNELS:
             return identity

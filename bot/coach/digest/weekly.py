@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,9 @@ async def _due_classes(
             )
         ).all()
     )
-    reach = await _identities(session, {teacher.id for _, teacher, _ in candidates})
+    reach = await _identities(
+        session, {teacher.id: teacher.preferred_channel for _, teacher, _ in candidates}
+    )
     return [
         (ref, teacher, week, reach[ref.teacher_id])
         for (ref, teacher, week), key in zip(candidates, keys, strict=True)
@@ -144,21 +146,29 @@ async def _due_classes(
     ]
 
 
-async def _identities(session: AsyncSession, people: set[int | None]) -> dict[int, ChannelIdentity]:
-    """Where to reach each person, by bot.store.outbox.delivery_identity's rule (their
-    most recently used reachable push identity, else their latest reachable one), for
-    all of them in one query instead of one per digest."""
+async def _identities(
+    session: AsyncSession, people: Mapping[int | None, str | None]
+) -> dict[int, ChannelIdentity]:
+    """Where to reach each person (id -> the channel they chose with /here), by
+    bot.store.outbox.delivery_identity's rule (the chosen channel while reachable,
+    else their most recently used reachable push identity, else their latest
+    reachable one), for all of them in one query instead of one per digest."""
     rows = await session.exec(
         select(ChannelIdentity)
-        .where(col(ChannelIdentity.person_id).in_(people))
+        .where(col(ChannelIdentity.person_id).in_(list(people)))
         .where(col(ChannelIdentity.unreachable).is_(False))
         .order_by(col(ChannelIdentity.last_seen_at).desc(), col(ChannelIdentity.id).desc())
     )
     found: dict[int, ChannelIdentity] = {}
     for identity in rows.all():
         best = found.get(identity.person_id)
-        if best is None or (
-            best.channel not in PUSH_CHANNELS and identity.channel in PUSH_CHANNELS
+        chosen = people.get(identity.person_id)
+        if best is not None and chosen and best.channel == chosen:
+            continue  # the chosen channel, newest first: nothing beats it
+        if (
+            best is None
+            or (chosen and identity.channel == chosen)
+            or (best.channel not in PUSH_CHANNELS and identity.channel in PUSH_CHANNELS)
         ):
             found[identity.person_id] = identity
     return found
