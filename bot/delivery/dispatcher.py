@@ -142,10 +142,6 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.totals: Counter[str] = Counter()  # for metrics: outcomes since start
         self._inflight: dict[int, datetime] = {}  # row id -> claim token
-        # Rows sent this round, marked sent together when the round's sends are done:
-        # one write transaction for the round instead of one per message (on SQLite
-        # every write queues behind the turns for the single writer).
-        self._sent: list[_Claimed] = []
         self._wake = asyncio.Event()
 
     @classmethod
@@ -256,38 +252,9 @@ class Dispatcher:
                         report.outcomes["failed"] += len(rest)
                         return
 
-        try:
-            await asyncio.gather(*(one_identity(items) for items in by_identity.values()))
-        finally:
-            await self._mark_sent()
+        await asyncio.gather(*(one_identity(items) for items in by_identity.values()))
         self.totals.update(report.outcomes)
         return report
-
-    async def _mark_sent(self) -> None:
-        """Record this round's sent rows in one transaction. A row whose lease ran out
-        meanwhile (another worker took it) is left to that worker, as in _record."""
-        done, self._sent = self._sent, []
-        if not done:
-            return
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            for item in done:
-                written = await session.exec(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id) == item.row.id)
-                    .where(col(OutboxMessage.status) == "sending")
-                    .where(col(OutboxMessage.lease_until) == item.token)
-                    .values(lease_until=None, status="sent", sent_at=now, last_error=None)
-                    .execution_options(synchronize_session=False)
-                )
-                if written.rowcount != 1:
-                    log.warning(
-                        "claim lost before its outcome was recorded",
-                        extra={"outbox_id": item.row.id},
-                    )
-        for item in done:
-            if item.row.id is not None:
-                self._inflight.pop(item.row.id, None)
 
     async def _claim(self, report: DispatchReport) -> list[_Claimed]:
         now = self.clock.now()
@@ -410,16 +377,9 @@ class Dispatcher:
         again: datetime | None = None
         values: dict[str, Any]
         if outcome.kind == "sent":
-            # Marked sent with the rest of the round (_mark_sent); until then the row
-            # stays claimed by this worker, so a crash re-sends it after the lease.
-            self._sent.append(item)
-            report.outcomes["sent"] += 1
-            log.info(
-                "outbox row sent",
-                extra={"outbox_id": row.id, "kind": row.kind, "channel": identity.channel},
-            )
-            return "go", None
-        if outcome.kind == "retry_after":
+            name = "sent"
+            values = {"status": "sent", "sent_at": now, "last_error": None}
+        elif outcome.kind == "retry_after":
             name = "retry_after"
             again = now + timedelta(seconds=max(outcome.retry_after or 0.0, 0.0))
             values = {
