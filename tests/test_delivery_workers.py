@@ -158,7 +158,7 @@ async def start_worker(url: str, tmp: Path, name: str, **env: str) -> asyncio.su
         **env,
     }
     log = (tmp / f"{name}.log").open("wb")
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot.delivery.worker",
@@ -171,6 +171,23 @@ async def start_worker(url: str, tmp: Path, name: str, **env: str) -> asyncio.su
         stdout=log,
         stderr=log,
     )
+    _STARTED.append(process)
+    return process
+
+
+# Every worker a test starts; the fixture below kills any still running when the test
+# ends, so a failed test never leaves a worker behind to disturb the next ones.
+_STARTED: list[asyncio.subprocess.Process] = []
+
+
+@pytest.fixture(autouse=True)
+async def _no_worker_left_behind() -> AsyncIterator[None]:
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 def read_lines(path: Path) -> list[str]:
