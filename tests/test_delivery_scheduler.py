@@ -17,7 +17,7 @@ from bot.clock import FakeClock
 from bot.coach.jobs import JobContext
 from bot.delivery.housekeeping import retention_job
 from bot.delivery.runner import SENDERS, DeliveryRunner, delivery
-from bot.delivery.scheduler import NamedJob, Scheduler
+from bot.delivery.scheduler import NamedJob, Scheduler, standard_jobs
 from bot.delivery.senders import Sender
 from bot.delivery.testing import RecordingSender
 from bot.engine.messages import Reply
@@ -187,3 +187,39 @@ async def test_serve_delivers_through_the_senders_channels_registered(
     finally:
         with pytest.raises(StopAsyncIteration):
             await context.__anext__()  # and at shutdown
+
+
+def test_serve_runs_every_slices_job() -> None:
+    """The jobs `coach serve` runs: dropping one from the list would silence a feature."""
+    assert [job.name for job in standard_jobs()] == [
+        "safety_alert_resends",
+        "checkin_reminders",
+        "family_nudges",
+        "family_milestones",
+        "teacher_digests",
+        "retention",
+    ]
+
+
+async def test_sends_and_scheduler_lag_reach_the_metrics(
+    services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot import metrics
+
+    fresh = metrics.Metrics()
+    monkeypatch.setattr(metrics, "METRICS", fresh)
+    sender = RecordingSender(clock)
+    services.turns.push_channels = frozenset({"telegram"})
+    runner = DeliveryRunner(services, {"telegram": sender}, jobs=[])
+    await Chat(services.turns, "tg-m", channel="telegram").send("hi")
+    await runner.dispatcher.drain()
+    runs = scheduler(services, tick_seconds=0.01)
+    task = asyncio.create_task(runs.run())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    sent = fresh.registry.get_sample_value(
+        "coach_sends_total", {"channel": "telegram", "outcome": "sent"}
+    )
+    assert sent == len(sender.sent) > 0
+    assert fresh.registry.get_sample_value("coach_scheduler_lag_seconds") is not None

@@ -350,3 +350,29 @@ async def test_set_webhook_mistakes_are_one_line(
     assert len(lines) == 1, err
     assert says in lines[0]
     assert settings["COACH_TELEGRAM_TOKEN"] == "" or settings["COACH_TELEGRAM_TOKEN"] not in err
+
+
+async def test_serve_wiring_sends_webhook_replies_through_the_dispatcher(tg: Telegram) -> None:
+    """What `coach serve` does: build_app registers the Telegram sender, the delivery
+    context hands it to the dispatcher, and a webhook turn's replies reach Telegram
+    with no one calling the sender by hand."""
+    from bot.delivery.runner import delivery
+    from bot.delivery.senders import SENDERS
+
+    app = tg.client.app
+    assert app[SENDERS]["telegram"] is app[TELEGRAM].sender
+    context = delivery(tg.services)(app)
+    await context.__anext__()  # startup
+    try:
+        await tg.say(ANA, "/start")
+        for _ in range(500):
+            texts = tg.fake.texts(ANA.id)
+            if texts and "What should I call you?" in texts[-1]:
+                break
+            await asyncio.sleep(0.01)
+        assert "I'm Coach" in tg.fake.texts(ANA.id)[0]
+        assert "What should I call you?" in tg.fake.texts(ANA.id)[-1]
+        assert {row.status for row in await tg.outbox()} == {"sent"}
+    finally:
+        with pytest.raises(StopAsyncIteration):
+            await context.__anext__()  # shutdown
