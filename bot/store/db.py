@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigError, normalise_database_url
+from bot.store import sqlite_inline
 
 # How long a SQLite writer waits for another process's write lock before failing
 # (`coach chat` and `coach serve` may share one file). Five seconds is SQLite's
-# usual recommendation for interactive use.
-SQLITE_BUSY_TIMEOUT_MS = 5000
+# usual recommendation for interactive use; sqlite_inline does the waiting.
+SQLITE_BUSY_TIMEOUT_MS = int(sqlite_inline.BUSY_WAIT_SECONDS * 1000)
 
 
 class Database:
@@ -56,7 +58,11 @@ class Database:
                     raise ConfigError(
                         f"cannot create the database folder {folder}: {exc}"
                     ) from None
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            # SQLite calls run on the loop's thread (sqlite_inline.py says why); the
+            # URL's database is all a Coach SQLite URL carries.
+            kwargs["async_creator"] = partial(
+                sqlite_inline.connect, database or ":memory:", uri=database.startswith("file:")
+            )
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
             if connect_args:
@@ -68,6 +74,9 @@ class Database:
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # The task holding the write lock: the same task asking again would wait for
+        # itself forever (a nested `reading()`), so it is told at once instead.
+        self._holder: asyncio.Task[Any] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -81,8 +90,19 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: commit on success, roll back on error."""
         if self._write_lock is not None:
+            task = asyncio.current_task()
+            if task is not None and task is self._holder:
+                # The lock is not re-entrant: waiting for it here would wait forever.
+                raise RuntimeError(
+                    "already inside a transaction on this SQLite database: "
+                    "use that transaction's session"
+                )
             async with self._write_lock, self.sessions() as session, session.begin():
-                yield session
+                self._holder = task
+                try:
+                    yield session
+                finally:
+                    self._holder = None
         else:
             async with self.sessions() as session, session.begin():
                 yield session
@@ -108,7 +128,9 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # No busy handler inside SQLite: it would sleep on the loop's thread.
+        # sqlite_inline waits for the lock with asyncio instead, as long as this.
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
