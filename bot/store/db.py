@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -11,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigError, normalise_database_url
@@ -135,4 +137,15 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Straight to the driver: through exec_driver_sql this one statement cost as
+        # much as a transaction's real work (bench/turns.py). sqlite_inline's _execute
+        # still waits for another process's write lock.
+        driver = conn.connection.driver_connection
+        if isinstance(driver, sqlite_inline.InlineConnection):
+            try:
+                await_(driver.begin_immediate())
+            except sqlite3.OperationalError as exc:
+                # As SQLAlchemy would have raised it: callers retry on DBAPIError.
+                raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -100,6 +100,11 @@ class InlineConnection(aiosqlite.Connection):
                 await asyncio.sleep(min(backoff, deadline - now))
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
+    async def begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE on the sqlite3 connection itself, waiting out another
+        connection's write lock like any call."""
+        await self._execute(self._conn.execute, "BEGIN IMMEDIATE")
+
     def stop(self) -> asyncio.Future[Any] | None:
         self._running = False
         if self._connection is not None:
