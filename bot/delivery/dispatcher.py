@@ -27,6 +27,13 @@ the row, marks the identity unreachable and fails its other waiting rows.
 Messages to one identity go in order: when one cannot go now, the ones after
 it in the same claim wait with it.
 
+A turn's replies to a push channel skip the claim: the turn writes them already
+claimed by this worker (status sending, a lease) in its own transaction, and
+hands them to `send_claimed` once it commits, so they go out at once with no
+claim transaction of their own, in order behind any earlier replies still going
+to the same person. Their outcomes are recorded as above; sent ones are marked
+together, one transaction per turn.
+
 A worker that is stopped releases its claims at once; one that is killed leaves
 them to expire, and another worker sends them after the lease.
 """
@@ -143,6 +150,10 @@ class Dispatcher:
         self.totals: Counter[str] = Counter()  # for metrics: outcomes since start
         self._inflight: dict[int, datetime] = {}  # row id -> claim token
         self._wake = asyncio.Event()
+        # Turns' replies being sent (send_claimed), and who is being sent to, so that
+        # one person's replies go in the order their turns committed.
+        self._direct: set[asyncio.Task[None]] = set()
+        self._sending_to: dict[int, asyncio.Lock] = {}
 
     @classmethod
     def from_settings(
@@ -167,6 +178,38 @@ class Dispatcher:
     async def dispatch_now(self, outbox_ids: Sequence[int] = ()) -> None:
         """The turn service's after_commit hook: its replies are committed, send them."""
         self.kick()
+
+    def send_claimed(
+        self, rows: Sequence[OutboxMessage], identity: ChannelIdentity, token: datetime
+    ) -> None:
+        """A turn's replies, committed as claimed by this worker until `token` (their
+        lease_until): send them now, in the background, after any earlier replies still
+        going to the same identity. A crash before they are marked leaves them to the
+        lease, like any claim."""
+        items = [_Claimed(row, identity, token) for row in rows if row.id is not None]
+        if not items:
+            return
+        for item in items:
+            assert item.row.id is not None
+            self._inflight[item.row.id] = token
+        task = asyncio.create_task(self._send_direct(items), name="send-replies")
+        self._direct.add(task)
+        task.add_done_callback(self._direct.discard)
+
+    async def _send_direct(self, items: list[_Claimed]) -> None:
+        key = items[0].identity.id or 0
+        lock = self._sending_to.setdefault(key, asyncio.Lock())
+        report = DispatchReport(claimed=len(items))
+        try:
+            async with lock:
+                await self._send_in_order(items, report)
+        except Exception:
+            # The rows keep their claim and go again after the lease.
+            log.exception("sending a turn's replies failed; they go again after the lease")
+        finally:
+            if not lock.locked() and self._sending_to.get(key) is lock:
+                del self._sending_to[key]
+            self.totals.update(report.outcomes)
 
     async def run(self, poll_seconds: float) -> None:
         """Dispatch until cancelled; a failing round is logged and tried again next time."""
@@ -198,6 +241,10 @@ class Dispatcher:
 
     async def release(self) -> None:
         """Hand back this worker's unfinished claims (a graceful stop), attempt refunded."""
+        direct = list(self._direct)
+        for task in direct:
+            task.cancel()
+        await asyncio.gather(*direct, return_exceptions=True)
         if not self._inflight:
             return
         claims = dict(self._inflight)
@@ -237,24 +284,43 @@ class Dispatcher:
 
         async def one_identity(items: list[_Claimed]) -> None:
             async with gate:
-                for index, item in enumerate(items):
-                    verdict, again = await self._send(item, report)
-                    rest = items[index + 1 :]
-                    if verdict == "wait" and again is not None:
-                        # Later messages to this person wait with the one that could not go.
-                        await self._hold(rest, again, report)
-                        return
-                    if verdict == "stop":
-                        # _unreachable failed them with the identity; nothing left to send.
-                        for later in rest:
-                            if later.row.id is not None:
-                                self._inflight.pop(later.row.id, None)
-                        report.outcomes["failed"] += len(rest)
-                        return
+                await self._send_in_order(items, report)
 
         await asyncio.gather(*(one_identity(items) for items in by_identity.values()))
         self.totals.update(report.outcomes)
         return report
+
+    async def _send_in_order(self, items: list[_Claimed], report: DispatchReport) -> None:
+        """Send claimed rows to one identity, in order. Sent rows are marked together
+        (one transaction, not one each) once the run ends, another outcome comes, or
+        half the lease has gone, so a mark never arrives after the lease ran out."""
+        sent: list[_Claimed] = []
+        for index, item in enumerate(items):
+            if sent and self.clock.now() >= item.token - self.lease / 2:
+                await self._mark_sent(sent, report)
+                sent = []
+            outcome = await self._send(item)
+            if outcome.kind == "sent":
+                sent.append(item)
+                continue
+            if sent:
+                await self._mark_sent(sent, report)
+                sent = []
+            verdict, again = await self._record(item, outcome, report)
+            rest = items[index + 1 :]
+            if verdict == "wait" and again is not None:
+                # Later messages to this person wait with the one that could not go.
+                await self._hold(rest, again, report)
+                return
+            if verdict == "stop":
+                # _unreachable failed them with the identity; nothing left to send.
+                for later in rest:
+                    if later.row.id is not None:
+                        self._inflight.pop(later.row.id, None)
+                report.outcomes["failed"] += len(rest)
+                return
+        if sent:
+            await self._mark_sent(sent, report)
 
     async def _claim(self, report: DispatchReport) -> list[_Claimed]:
         now = self.clock.now()
@@ -345,10 +411,9 @@ class Dispatcher:
                 }
         return None
 
-    async def _send(self, item: _Claimed, report: DispatchReport) -> tuple[str, datetime | None]:
-        """Send one claimed row and record it. Returns ("go", None) when the next row to
-        this identity may follow, ("wait", when) when this one is due again later (the
-        next ones wait with it), ("stop", None) when the identity is unreachable."""
+    async def _send(self, item: _Claimed) -> SendOutcome:
+        """Send one claimed row through its channel's sender; never raises but for
+        cancellation."""
         row, identity = item.row, item.identity
         sender = self.senders.get(identity.channel)
         if sender is None:
@@ -366,11 +431,48 @@ class Dispatcher:
                 log.exception("sender raised", extra={"outbox_id": row.id})
                 outcome = SendOutcome.transient(f"sender error: {type(exc).__name__}")
         metrics.record_send(identity.channel, outcome.kind, outcome.reason)
-        return await self._record(item, outcome, report)
+        return outcome
+
+    async def _mark_sent(self, items: list[_Claimed], report: DispatchReport) -> None:
+        """Rows this worker sent, marked sent in one transaction."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            for item in items:
+                written = await session.exec(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id) == item.row.id)
+                    .where(col(OutboxMessage.status) == "sending")
+                    .where(col(OutboxMessage.lease_until) == item.token)
+                    .values(lease_until=None, status="sent", sent_at=now, last_error=None)
+                    .execution_options(synchronize_session=False)
+                )
+                if written.rowcount != 1:
+                    log.warning(
+                        "claim lost before its outcome was recorded",
+                        extra={"outbox_id": item.row.id},
+                    )
+        for item in items:
+            if item.row.id is not None:
+                self._inflight.pop(item.row.id, None)
+            report.outcomes["sent"] += 1
+            log.info(
+                "outbox row %s",
+                "sent",
+                extra={
+                    "outbox_id": item.row.id,
+                    "kind": item.row.kind,
+                    "channel": item.identity.channel,
+                    "attempt": item.row.attempts,
+                    "reason": None,
+                },
+            )
 
     async def _record(
         self, item: _Claimed, outcome: SendOutcome, report: DispatchReport
     ) -> tuple[str, datetime | None]:
+        """Record one outcome other than sent. Returns ("go", None) when the next row to
+        this identity may follow, ("wait", when) when this one is due again later (the
+        next ones wait with it), ("stop", None) when the identity is unreachable."""
         row, identity = item.row, item.identity
         now = self.clock.now()
         reason = (outcome.reason or "")[:MAX_ERROR_LENGTH] or None

@@ -51,8 +51,10 @@ class DeliveryRunner:
         )
         self.poll_seconds = settings.dispatch_poll_seconds
         self._tasks: list[asyncio.Task[None]] = []
-        # A turn's replies to push channels go out as soon as the turn commits.
+        # A turn's replies to push channels go out as soon as the turn commits: written
+        # claimed by this dispatcher and handed to it, with no claim of their own.
         services.turns.after_commit = self.dispatcher.dispatch_now
+        services.turns.reply_sender = self.dispatcher
 
     def start(self, *, schedule: bool = True) -> None:
         if schedule:

@@ -15,11 +15,11 @@ import copy
 import hashlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy import select as sa_select
@@ -102,6 +102,20 @@ _LOG_LINES = insert(MessageLog.__table__)  # type: ignore[attr-defined]
 _INBOX_ROW = insert(InboxMessage.__table__)  # type: ignore[attr-defined]
 
 
+class ReplySender(Protocol):
+    """Sends a turn's push replies itself once the turn commits (the outbox dispatcher).
+
+    The turn writes those rows already claimed by it, status "sending" until a lease
+    of `lease` from now, so no other worker takes them while it sends; if this process
+    dies first, the lease runs out and any worker sends them."""
+
+    lease: timedelta
+
+    def send_claimed(
+        self, rows: Sequence[OutboxMessage], identity: ChannelIdentity, token: datetime
+    ) -> None: ...
+
+
 class ConversationConflict(Exception):
     """Another writer changed the conversation since this turn read it."""
 
@@ -133,6 +147,7 @@ class TurnService:
         defaults: Defaults | None = None,
         push_channels: Collection[str] = (),
         after_commit: Callable[[list[int]], Awaitable[None]] | None = None,
+        reply_sender: ReplySender | None = None,
     ) -> None:
         self.db = db
         self.dialog = dialog
@@ -142,6 +157,9 @@ class TurnService:
         # get outbox rows; the web, the API and the console answer in the response.
         self.push_channels = frozenset(push_channels)
         self.after_commit = after_commit
+        # With a sender in this process, push replies are written claimed and handed
+        # to it at commit; without one (a CLI, a test) they wait, pending, for a worker.
+        self.reply_sender = reply_sender
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._waiting: dict[tuple[str, str], int] = {}
 
@@ -168,7 +186,7 @@ class TurnService:
         async with self._serialised((inbound.channel, inbound.external_id)):
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
-                    result, outbox_ids = await self._attempt(inbound)
+                    result, outbox, claim = await self._attempt(inbound)
                 except (IntegrityError, ConversationConflict) as exc:
                     retry_reason = type(exc).__name__
                 except DBAPIError as exc:
@@ -176,15 +194,22 @@ class TurnService:
                         raise
                     retry_reason = type(exc.orig).__name__ if exc.orig else "DBAPIError"
                 else:
-                    if outbox_ids and self.after_commit is not None:
-                        await self.after_commit(outbox_ids)
+                    if outbox and claim is not None and self.reply_sender is not None:
+                        identity, token = claim
+                        self.reply_sender.send_claimed(outbox, identity, token)
+                    elif outbox and self.after_commit is not None:
+                        await self.after_commit([row.id for row in outbox if row.id is not None])
                     return result
                 log.info("turn retried", extra={"attempt": attempt, "reason": retry_reason})
                 # Jitter so two replicas that collided do not collide again in step.
                 await asyncio.sleep(random.uniform(0, 0.01 * attempt))
             raise ConversationConflict(f"gave up after {MAX_ATTEMPTS} attempts")
 
-    async def _attempt(self, inbound: Inbound) -> tuple[TurnResult, list[int]]:
+    async def _attempt(
+        self, inbound: Inbound
+    ) -> tuple[TurnResult, list[OutboxMessage], tuple[ChannelIdentity, datetime] | None]:
+        """One try at the turn: its result, its push replies, and, when they are written
+        claimed for the reply sender, for whom and until when."""
         now = self.clock.now()
         async with self.db.transaction() as session:
             # One query for who is talking and where their conversation is: every
@@ -214,7 +239,7 @@ class TurnService:
                 )
             ).first()
             if stored is not None:
-                return TurnResult.from_json(stored[0], duplicate=True), []
+                return TurnResult.from_json(stored[0], duplicate=True), [], None
 
             first_contact = False
             if identity is None or person is None:
@@ -264,7 +289,7 @@ class TurnService:
                     )
                 )
                 await session.flush()
-                return result, []
+                return result, [], None
 
             # The writes below are plain Core statements on the session's connection:
             # the ORM has nothing to track in them (and nothing here needs new ids).
@@ -324,21 +349,28 @@ class TurnService:
                 },
             )
             outbox: list[OutboxMessage] = []
+            claim: tuple[ChannelIdentity, datetime] | None = None
             if inbound.channel in self.push_channels:
+                # Claimed for this process's sender, unless the identity was refused for
+                # good (the dispatcher then fails the rows, as it would any).
+                if self.reply_sender is not None and not identity.unreachable:
+                    claim = (identity, now + self.reply_sender.lease)
                 for index, reply in enumerate(result.replies):
-                    outbox.append(
-                        OutboxMessage(
-                            identity_id=identity.id,
-                            payload={"reply": reply.to_json(), "expect": result.expect.to_json()},
-                            dedupe_key=f"reply:{inbound.channel}:{inbound.external_id}:"
-                            f"{inbound.message_id}:{index}",
-                            next_attempt_at=now,
-                            created_at=now,
-                        )
+                    row = OutboxMessage(
+                        identity_id=identity.id,
+                        person_id=person.id,
+                        payload={"reply": reply.to_json(), "expect": result.expect.to_json()},
+                        dedupe_key=f"reply:{inbound.channel}:{inbound.external_id}:"
+                        f"{inbound.message_id}:{index}",
+                        next_attempt_at=now,
+                        created_at=now,
                     )
+                    if claim is not None:
+                        row.status, row.lease_until, row.attempts = "sending", claim[1], 1
+                    outbox.append(row)
                 session.add_all(outbox)
             await session.flush()
-            return result, [row.id for row in outbox if row.id is not None]
+            return result, outbox, claim
 
     def _expect_of(self, conversation: Conversation | None) -> dict[str, Any]:
         if conversation is None:
