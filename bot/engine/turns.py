@@ -369,7 +369,8 @@ class TurnService:
                         row.status, row.lease_until, row.attempts = "sending", claim[1], 1
                     outbox.append(row)
                 session.add_all(outbox)
-            await session.flush()
+                # Their ids, for the sender; anything else the commit flushes.
+                await session.flush()
             return result, outbox, claim
 
     def _expect_of(self, conversation: Conversation | None) -> dict[str, Any]:
