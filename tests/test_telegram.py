@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.channels import telegram as channel_module
 from bot.channels.telegram import (
     MAX_CALLBACK_DATA,
     MAX_MESSAGE,
@@ -242,30 +243,61 @@ async def test_the_token_and_message_text_stay_out_of_the_logs(
     telegram: FakeTelegram, channel: TelegramChannel, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    # Even with httpx and the library at DEBUG, which log every address and parameter.
-    for name in ("httpx", "httpcore", "telegram"):
+    # Even with the libraries at DEBUG, where python-telegram-bot logs every parameter.
+    for name in ("aiohttp", "httpx", "httpcore", "telegram"):
         caplog.set_level(logging.DEBUG, logger=name)
     secret_words = "my secret diary entry"
     await channel.sender.send(identity(), payload(secret_words, ("OK", "ok")))
     telegram.rate_limit(calls=1, retry_after=3)
     await channel.sender.send(identity(), payload(secret_words))
     await channel.answer_callback("1")
+    # Whoever logs an address with the token in it (httpx does, at INFO) logs it
+    # redacted: the record factory cleans every record.
+    logging.getLogger("some.library").debug("POST %s", f"{telegram.base_url}{telegram.token}/x")
     assert telegram.texts(CHAT) == [secret_words]
-    assert caplog.records  # the libraries did log
+    assert [r for r in caplog.records if r.name.startswith("telegram")]  # the library did log
     messages = [record.getMessage() for record in caplog.records]
     assert not [m for m in messages if telegram.token in m]
-    assert any("<redacted>" in m for m in messages)  # httpx's address line, redacted
+    assert any("POST" in m and "<redacted>" in m for m in messages)
     assert not [
         r for r in caplog.records if r.levelno >= logging.INFO and secret_words in r.getMessage()
     ]
 
 
-async def test_at_info_httpx_does_not_log_each_request(
+async def test_a_new_channel_logs_no_token(caplog: pytest.LogCaptureFixture) -> None:
+    # python-telegram-bot's Bot logs its address, token and all, at DEBUG when it is
+    # made: the channel registers the token first. A token no other test has used.
+    token = "987654321:AAChannelTokenNeverSeenBefore-abcdefgh"
+    assert token not in channel_module._SECRETS
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="telegram")
+    channel = TelegramChannel(token, api_base="http://127.0.0.1:9")
+    await channel.close()
+    assert [r for r in caplog.records if r.name.startswith("telegram")]  # it did log
+    assert not [r for r in caplog.records if token in r.getMessage()]
+
+
+async def test_bot_api_calls_do_not_go_through_httpx(
+    telegram: FakeTelegram, channel: TelegramChannel, caplog: pytest.LogCaptureFixture
+) -> None:
+    # httpcore logs each connection and request at DEBUG: under PTB's default backend
+    # (HTTPXRequest) a send and a getUpdates would leave records here.
+    for name in ("httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    await channel.sender.send(identity(), payload("hi"))
+    await channel.bot.get_updates(timeout=0)
+    assert telegram.texts(CHAT) == ["hi"]
+    assert [call.method for call in telegram.calls] == ["sendMessage", "getUpdates"]
+    assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))]
+
+
+async def test_at_info_a_send_logs_no_line_per_request(
     telegram: FakeTelegram, channel: TelegramChannel, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     await channel.sender.send(identity(), payload("hi"))
-    assert not [r for r in caplog.records if r.name.startswith("httpx")]
+    assert telegram.texts(CHAT) == ["hi"]
+    assert not caplog.records
 
 
 # -- updates in -----------------------------------------------------------------------

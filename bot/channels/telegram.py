@@ -11,8 +11,11 @@ python-telegram-bot's `Bot`: HTML parse mode with every piece of text escaped,
 buttons as an inline keyboard, long text split at paragraph or line breaks, and
 an attachment (the /mydata export) as a document.
 
-The token is part of every Bot API address, and httpx logs addresses at INFO:
-`protect_in_logs` keeps it (and the webhook secret) out of every log record.
+Bot API calls go over aiohttp (`AiohttpRequest`, bot/channels/telegram_http.py),
+not python-telegram-bot's default httpx stack, which cost several times more CPU per
+call. The token is part of every Bot API address: the request class keeps it out of
+its errors, and `protect_in_logs` keeps it (and the webhook secret) out of every log
+record, whoever logs it.
 """
 
 from __future__ import annotations
@@ -49,11 +52,11 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.api import SERVICES, read_json
 from bot.channels.errors import ApiError
+from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.textcheck import BadText, clean_text
 from bot.config import ConfigError, Settings
 from bot.delivery.senders import SENDERS, SendOutcome
@@ -111,8 +114,9 @@ def protect_in_logs(*secrets: str) -> None:
 
     A record factory, not a handler filter: records are redacted where they are
     made, so every handler (ours, pytest's, an operator's) sees the clean one.
-    httpx's per-request INFO line (the address holds the token) is noise for an
-    operator anyway: it is raised to WARNING.
+    Our Bot API calls do not go through httpx, but python-telegram-bot's default
+    backend does, should anything in the process use it: its per-request INFO line
+    (the address holds the token) is noise for an operator anyway, raised to WARNING.
     """
     logging.getLogger("httpx").setLevel(logging.WARNING)
     fresh = {s for s in secrets if s and s not in _SECRETS}
@@ -384,12 +388,17 @@ class TelegramChannel:
     def __init__(
         self, token: str, *, api_base: str = OFFICIAL_API, webhook_secret: str | None = None
     ) -> None:
+        # Before the Bot: it logs its address, token and all, at DEBUG when it is made.
         protect_in_logs(token, webhook_secret or "")
         self.api_base = api_base.rstrip("/")
         self.webhook_secret = webhook_secret
         # Our own request objects, so close() releases their connections without
-        # Bot.initialize() (which would call getMe at startup).
-        self._requests = (HTTPXRequest(), HTTPXRequest())
+        # Bot.initialize() (which would call getMe at startup); each opens its aiohttp
+        # session on first use. Sends share the first (a pool of 256: see
+        # telegram_http.DEFAULT_POOL_SIZE); getUpdates, one long poll at a time, needs
+        # one connection, as PTB's ApplicationBuilder gives it. Bot.get_updates adds
+        # the poll's `timeout` to that request's read timeout.
+        self._requests = (AiohttpRequest(), AiohttpRequest(connection_pool_size=1))
         self.bot = Bot(
             token,
             base_url=f"{self.api_base}/bot",
