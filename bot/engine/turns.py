@@ -99,6 +99,16 @@ _WRITE_CONVERSATION = (
     )
 )
 _LOG_LINES = insert(MessageLog.__table__)  # type: ignore[attr-defined]
+_OUTBOX_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
+_OUTBOX_ROWS = insert(_OUTBOX_TABLE).returning(_OUTBOX_TABLE.c.id, sort_by_parameter_order=True)
+
+
+def _outbox_values(row: OutboxMessage) -> dict[str, Any]:
+    return {
+        column.name: getattr(row, column.name) for column in _OUTBOX_TABLE.c if column.name != "id"
+    }
+
+
 _INBOX_ROW = insert(InboxMessage.__table__)  # type: ignore[attr-defined]
 
 
@@ -368,9 +378,17 @@ class TurnService:
                     if claim is not None:
                         row.status, row.lease_until, row.attempts = "sending", claim[1], 1
                     outbox.append(row)
-                session.add_all(outbox)
-                # Their ids, for the sender; anything else the commit flushes.
-                await session.flush()
+                if outbox:
+                    # One INSERT for them all, returning their ids (the sender's handle)
+                    # in order; the rows stay out of the session, which has nothing
+                    # to track in them.
+                    ids = (
+                        await connection.execute(
+                            _OUTBOX_ROWS, [_outbox_values(row) for row in outbox]
+                        )
+                    ).scalars()
+                    for row, row_id in zip(outbox, ids, strict=True):
+                        row.id = row_id
             return result, outbox, claim
 
     def _expect_of(self, conversation: Conversation | None) -> dict[str, Any]:
