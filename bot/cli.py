@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-
 import bot
-from bot.config import ConfigError, Settings, load_settings
-from bot.engine.flows import FlowError
-from bot.logs import configure_logging
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,6 +23,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from bot.coach.catalog import Catalog
+    from bot.config import Settings
     from bot.engine.topics import Vocabulary
     from bot.services import Services
 
@@ -136,7 +134,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # `coach serve` takes SIGTERM and SIGINT over before anything slow: the parser (it
+    # imports the models), the imports in _main (SQLAlchemy, pydantic: about 0.5 s in
+    # all), the settings, the dialogs, the migrations. The command is the first word:
+    # coach has no options before it but --help and --version.
+    start_up = _StartUp() if given[:1] == ["serve"] else None
+    try:
+        return _main(_parser().parse_args(given), start_up)
+    except _StopRequested:
+        assert start_up is not None
+        start_up.announce()
+        return 0
+
+
+def _main(args: argparse.Namespace, start_up: _StartUp | None) -> int:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from bot.config import ConfigError, load_settings
+    from bot.engine.flows import FlowError
+    from bot.logs import configure_logging
+
     if args.command == "doctor":
         # Before the settings load: a setting that does not read is one of its findings.
         from bot import doctor
@@ -149,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # catalog commands, with the report (rejected rows, the summary, the export).
         quiet = args.command in ("chat", "catalog") and settings.log_level == "INFO"
         configure_logging("WARNING" if quiet else settings.log_level)
-        return _run(args, settings)
+        return _run(args, settings, start_up)
     except ConfigError as exc:
         print(f"coach: {exc}", file=sys.stderr)
         return 2
@@ -166,12 +184,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _run(args: argparse.Namespace, settings: Settings, start_up: _StartUp | None) -> int:
+    from bot.config import load_settings
+
     if args.command == "serve":
+        assert start_up is not None
         overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
         if overrides:
             settings = load_settings(**overrides)
-        return _serve(settings, telegram_polling=args.telegram_polling)
+        return _serve(settings, start_up, telegram_polling=args.telegram_polling)
     if args.command == "chat":
         return asyncio.run(_chat(settings, args.user or f"console-{getpass.getuser()}"))
     if args.command == "db":
@@ -464,7 +485,7 @@ async def _chat(settings: Settings, user: str) -> int:
     return 0
 
 
-def _serve(settings: Settings, *, telegram_polling: bool = False) -> int:
+def _serve(settings: Settings, start_up: _StartUp, *, telegram_polling: bool = False) -> int:
     from aiohttp import web
 
     from bot.app import build_app
@@ -473,11 +494,24 @@ def _serve(settings: Settings, *, telegram_polling: bool = False) -> int:
     from bot.store import migrate
 
     settings.check_for_serving(telegram_polling=telegram_polling)
-    services = build_services(settings)
+    services = build_services(settings)  # loads and checks the dialogs and the catalog
     grace = settings.shutdown_grace_seconds
 
     async def make_app() -> web.Application:
-        await migrate.upgrade(services.db)
+        start_up.on_the_loop(grace)
+        try:
+            # On PostgreSQL this waits while another replica migrates.
+            log.info("checking the database schema (migrating it if needed)")
+            await migrate.upgrade(services.db)
+        except (asyncio.CancelledError, Exception):
+            if start_up.signal_name is None:
+                raise
+        if start_up.signal_name is not None:
+            # Cancelled by the signal (or failing because of it): the migration's
+            # transaction was rolled back and its connection closed, which on
+            # PostgreSQL also ends the advisory lock, held or waited for.
+            await services.close()
+            raise _StopRequested
         app = build_app(services)
         # The scheduler (reminders, nudges, digests, retention) and the outbox dispatcher;
         # stopping it on shutdown hands this replica's outbox claims back.
@@ -487,6 +521,7 @@ def _serve(settings: Settings, *, telegram_polling: bool = False) -> int:
         log.info(
             "coach %s listening on http://%s:%s", bot.__version__, settings.host, settings.port
         )
+        start_up.done()
         return app
 
     # SIGTERM or SIGINT: aiohttp closes the listening socket and idle connections, waits
@@ -513,6 +548,91 @@ def _serve(settings: Settings, *, telegram_polling: bool = False) -> int:
 
     gc.freeze()
     return 0
+
+
+class _StopRequested(BaseException):
+    """SIGTERM or SIGINT before `coach serve` serves. A BaseException, as KeyboardInterrupt
+    is, so that no `except Exception` in the loading code takes it for a load error."""
+
+
+class _StartUp:
+    """SIGTERM and SIGINT during start-up, until aiohttp takes them over.
+
+    web.run_app installs its signal handlers only once the app is built, after the
+    migrations; before that the default actions applied: SIGTERM killed the process
+    at once (exit status 143), in the middle of a migration or while waiting for
+    another replica's migration lock, and SIGINT was a KeyboardInterrupt wherever it
+    landed (exit 130, or a traceback). Here they stop it cleanly, with one log line
+    and exit 0, as a SIGTERM while serving does: the stop was asked for and nothing
+    was left half done, so a supervisor has no failure to report.
+
+    - Loading (dialogs, catalog) is plain Python code: the signal raises _StopRequested
+      where it lands; nothing is open yet, so unwinding is all there is to do.
+    - On the event loop (the migrations) the signal cancels the start-up task instead:
+      the migration's transaction rolls back (each migration runs in one, and DDL is
+      transactional on PostgreSQL and SQLite), its connection is closed, and on
+      PostgreSQL the advisory lock, held or waited for, goes with it.
+    """
+
+    def __init__(self) -> None:
+        self.grace = 0.0  # COACH_SHUTDOWN_GRACE_SECONDS, once the settings are read
+        self.signal_name: str | None = None  # the first stop signal, once one came
+        self._task: asyncio.Task[Any] | None = None
+        self._serving = False
+        self._announced = False
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, self._raise)
+
+    def _raise(self, signum: int, frame: object) -> None:
+        if self.signal_name is not None:
+            return  # a second signal, while the first one unwinds
+        self.signal_name = signal.Signals(signum).name
+        raise _StopRequested
+
+    def on_the_loop(self, grace: float) -> None:
+        """Called first thing in the start-up task: from now on a signal cancels it."""
+        self.grace = grace
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        for sig in _STOP_SIGNALS:
+            # Windows' event loop has no signal handlers; aiohttp allows for that too.
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self._cancel, sig)
+
+    def _cancel(self, sig: signal.Signals) -> None:
+        if self._serving:
+            # Between the app being built and aiohttp installing its own handlers:
+            # what aiohttp's handler does, a graceful shutdown.
+            from aiohttp import web
+
+            raise web.GracefulExit
+        if self.signal_name is not None:
+            return
+        self.signal_name = sig.name
+        self.announce()
+        _exit_within(self.grace)  # if the database stopped answering, rolling back could hang
+        if self._task is not None:
+            self._task.cancel()
+
+    def done(self) -> None:
+        """The app is built: aiohttp's handlers take over the signals."""
+        self._serving = True
+
+    def announce(self) -> None:
+        if not self._announced:
+            self._announced = True
+            if not logging.getLogger().handlers:  # the signal came before the settings
+                from bot.logs import configure_logging
+
+                configure_logging()
+            log.info(
+                "%s during start-up: stopping before serving "
+                "(a migration under way is rolled back)",
+                self.signal_name,
+            )
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _channel_connections(
@@ -543,18 +663,23 @@ def _stopping(grace: float) -> Callable[[Any], Awaitable[None]]:
 
     async def hook(app: Any) -> None:
         log.info("stopping: finishing turns in flight", extra={"grace_seconds": grace})
-
-        def overdue() -> None:
-            log.error("shutdown overran its grace period; exiting now")
-            logging.shutdown()
-            os._exit(1)
-
-        # A thread, not a task: it must fire even when the event loop is stuck.
-        watchdog = threading.Timer(grace, overdue)
-        watchdog.daemon = True
-        watchdog.start()
+        _exit_within(grace)
 
     return hook
+
+
+def _exit_within(grace: float) -> None:
+    """Exit 1 after `grace` seconds if the process is still there (a clean-up hung)."""
+
+    def overdue() -> None:
+        log.error("shutdown overran its grace period; exiting now")
+        logging.shutdown()
+        os._exit(1)
+
+    # A thread, not a task: it must fire even when the event loop is stuck.
+    watchdog = threading.Timer(grace, overdue)
+    watchdog.daemon = True
+    watchdog.start()
 
 
 def _since(text: str) -> datetime:

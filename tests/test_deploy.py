@@ -6,6 +6,8 @@ image's health check command works against a running Coach."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import json
 import re
 import shutil
@@ -13,12 +15,16 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, make_mocked_request
 
 from bot.app import build_app
+from bot.channels import api
+from bot.channels import web as webchat
 from bot.config import Settings
 from bot.services import Services
 
@@ -301,6 +307,59 @@ def test_the_deployment_runs_two_locked_down_replicas_probed_on_our_routes(
     assert resources["requests"]["memory"]
     assert resources["limits"]["memory"]
     assert found["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+# --- whose X-Forwarded-Proto the replicas believe (COACH_TRUSTED_PROXY) ---------------
+
+EVERYWHERE = {ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")}
+OUTSIDE = "203.0.113.7"  # TEST-NET-3 (RFC 5737): a client on the internet
+
+
+def cookie_is_secure(services: Services, settings: Settings, peer: str) -> bool:
+    """Whether Coach with these settings marks the web chat's cookie Secure for a request
+    that `peer` passes on with X-Forwarded-Proto: https (bot/channels/web.py)."""
+    app = web.Application()
+    app[api.SERVICES] = dataclasses.replace(services, settings=settings)
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        (peer, 40000) if name == "peername" else default
+    )
+    request = make_mocked_request(
+        "GET", "/", headers={"X-Forwarded-Proto": "https"}, app=app, transport=transport
+    )
+    return webchat.used_https(request)
+
+
+def some_address(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    return str(next(iter(network.hosts()), network.network_address))
+
+
+def test_compose_replicas_believe_caddy_the_only_way_in(services: Services) -> None:
+    for name, service in coach_services().items():
+        env = dict(service["environment"])
+        assert "COACH_TRUSTED_PROXY" in env, f"{name}: behind Caddy's TLS, the cookie is not Secure"
+        settings = settings_from(env)  # the app's own parser: a bad entry fails here
+        networks = settings.trusted_proxy_networks
+        assert networks, f"{name}: COACH_TRUSTED_PROXY={env['COACH_TRUSTED_PROXY']} trusts no one"
+        if EVERYWHERE & set(networks):
+            # "true" believes any peer: right only while Caddy is the one that reaches it.
+            assert "ports" not in service, f"{name} publishes a port: trust Caddy's address only"
+            assert "network_mode" not in service, f"{name} leaves the project's network"
+        assert cookie_is_secure(services, settings, some_address(networks[0]))
+
+
+def test_kubernetes_replicas_believe_the_pod_network(services: Services) -> None:
+    config = manifests()["ConfigMap"]["data"]
+    assert "COACH_TRUSTED_PROXY" in config, "behind the Ingress's TLS, the cookie is not Secure"
+    settings = settings_from(config)
+    networks = settings.trusted_proxy_networks
+    assert networks, f"COACH_TRUSTED_PROXY={config['COACH_TRUSTED_PROXY']} trusts no one"
+    # A pod network (the Ingress controller's pods move), never "true": every pod reaches
+    # a ClusterIP Service, and anyone a NodePort.
+    assert all(network.is_private for network in networks), networks
+    ingress_pod = some_address(networks[0])
+    assert cookie_is_secure(services, settings, ingress_pod)
+    assert not cookie_is_secure(services, settings, OUTSIDE)
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
