@@ -24,13 +24,16 @@ async def _database(tmp_path: Path) -> tuple[Database, Path]:
     return db, path
 
 
-def _hold_write_lock(path: Path, seconds: float, held: threading.Event) -> None:
-    """Another connection (as `coach chat` or a backup would be) holds the write lock."""
+def _hold_write_lock(
+    path: Path, seconds: float, held: threading.Event, release: threading.Event | None = None
+) -> None:
+    """Another connection (as `coach chat` or a backup would be) holds the write lock,
+    for `seconds` or until `release` is set."""
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO notes VALUES ('theirs')")
     held.set()
-    threading.Event().wait(seconds)
+    (release or threading.Event()).wait(seconds)
     other.execute("COMMIT")
     other.close()
 
@@ -77,14 +80,18 @@ async def test_a_lock_held_past_the_busy_timeout_fails_with_database_is_locked(
 ) -> None:
     monkeypatch.setattr(sqlite_inline, "BUSY_WAIT_SECONDS", 0.2)
     db, path = await _database(tmp_path)
-    held = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(path, 1.0, held))
+    held, release = threading.Event(), threading.Event()
+    # Held until the test has seen the error: however slow a busy machine runs it.
+    holder = threading.Thread(target=_hold_write_lock, args=(path, 30.0, held, release))
     holder.start()
     await asyncio.to_thread(held.wait, 5)
-    with pytest.raises(OperationalError, match="database is locked"):
-        async with db.transaction() as session:
-            await session.exec(text("INSERT INTO notes VALUES ('ours')"))  # type: ignore[call-overload]
-    holder.join()
+    try:
+        with pytest.raises(OperationalError, match="database is locked"):
+            async with db.transaction() as session:
+                await session.exec(text("INSERT INTO notes VALUES ('ours')"))  # type: ignore[call-overload]
+    finally:
+        release.set()
+        holder.join()
     async with db.reading() as session:
         rows = (await session.exec(text("SELECT body FROM notes"))).all()  # type: ignore[call-overload]
     assert [r[0] for r in rows] == ["theirs"]
