@@ -115,7 +115,9 @@ async def post_message(request: web.Request) -> web.Response:
 
 def _user(request: web.Request) -> str:
     user = request.match_info["user"]
-    if not 1 <= len(user) <= MAX_ID:
+    # No stored id holds NUL (messages' ids are cleaned of it), and PostgreSQL refuses
+    # it in a query: a 404, not a database error.
+    if not 1 <= len(user) <= MAX_ID or "\x00" in user:
         raise ApiError(404, "not_found", "no such user")
     return user
 
@@ -155,8 +157,14 @@ def bearer_auth(token: str | None) -> Any:
     return middleware
 
 
+# Any user id the API accepts: aiohttp's default variable pattern, [^{}/]+, would leave
+# a person whose id has a brace unable to export or erase their data ("/" arrives
+# percent-encoded and is decoded after matching).
+USER_PATH = "/api/v1/users/{user:[^/]+}"
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/messages", post_message)
-    app.router.add_get("/api/v1/users/{user}/export", export_user)
-    app.router.add_delete("/api/v1/users/{user}", delete_user)
+    app.router.add_get(f"{USER_PATH}/export", export_user)
+    app.router.add_delete(USER_PATH, delete_user)
     app.router.add_get("/api/v1/openapi.json", openapi)

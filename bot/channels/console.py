@@ -53,7 +53,8 @@ def save_attachment(attachment: Attachment, folder: Path | None = None) -> Path:
 def to_inbound(user: str, line: str, buttons: list[Button]) -> Inbound:
     """A bare number picks that button; anything else is text."""
     message_id = f"console:{uuid.uuid4().hex}"
-    if line.isdigit() and 1 <= int(line) <= len(buttons):
+    # isdecimal, not isdigit: int() refuses "①"; and it refuses past 4300 digits.
+    if line.isdecimal() and len(line) <= 9 and 1 <= int(line) <= len(buttons):
         return Inbound(
             WEB_CHANNEL, user, message_id, button=buttons[int(line) - 1].value, via="console"
         )

@@ -139,6 +139,8 @@ async def post(request: web.Request) -> web.Response:
         message = WebMessage.model_validate(data)
         text = clean_text(message.text) if message.text is not None else None
         button = clean_text(message.button) if message.button is not None else None
+        # Cleaned like the API's: PostgreSQL cannot store a NUL in the inbox row.
+        message_id = clean_text(message.message_id) if message.message_id is not None else None
     except ValidationError as exc:
         raise ApiError(422, "invalid_request", validation_message(exc)) from None
     except BadText as exc:
@@ -148,7 +150,7 @@ async def post(request: web.Request) -> web.Response:
         Inbound(
             channel=WEB_CHANNEL,
             external_id=user,
-            message_id=message.message_id or f"auto:{uuid.uuid4().hex}",
+            message_id=message_id or f"auto:{uuid.uuid4().hex}",
             text=text,
             button=button,
             via="webchat",

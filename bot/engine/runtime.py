@@ -141,6 +141,9 @@ class Dialog:
         # Passed to every action as ActionContext.extras (see there).
         self.extras: Mapping[str, Any] = dict(extras or {})
         self._triggers = flows.trigger_map()
+        # Flows a person may ask for (by a trigger, or a button naming one); the others
+        # (onboarding, family_setup, teacher_home, ...) are only reached from a flow.
+        self._startable = frozenset(self._triggers.values())
         self._anywhere = {t: f for t, f in self._triggers.items() if flows.flows[f].anywhere}
         known = intents.intents()
         self._engine_intents = [i for i in ENGINE_INTENTS if i in known]
@@ -360,10 +363,10 @@ class _Turn:
         # not an answer on offer, starts that flow from anywhere.
         if said.startswith("/") or (
             button is not None
-            and button in self.d.flows.flows
+            and button in self.d._startable
             and not (step and self.state.awaiting and self.offers(step, button))
         ):
-            target = button if button in self.d.flows.flows else None
+            target = button if button in self.d._startable else None
             target = target or self.trigger_for(said, self.d._flow_intents)
             if target is not None:
                 await self.interrupt_with(target)
@@ -692,7 +695,9 @@ class _Turn:
                 yes_no = parse_yes_no(said)
                 if yes_no is not None and ("yes" if yes_no else "no") in values:
                     return _Answer(True, "yes" if yes_no else "no")
-            if said.isdigit() and 1 <= int(said) <= len(choices):
+            # isdecimal, not isdigit: "①" and "²" are digits that int() refuses; and a
+            # Slack message may hold more than the 4300 digits int() reads.
+            if said.isdecimal() and len(said) <= 9 and 1 <= int(said) <= len(choices):
                 return _Answer(True, choices[int(said) - 1].value)
             wanted = normalize(said)
             best, best_score = None, 0.0

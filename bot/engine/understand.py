@@ -12,6 +12,7 @@ and `parse_number`.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
@@ -400,9 +401,7 @@ class IntentMatcher:
             groups = []
             for size, examples in sorted(by_size.items()):
                 thresholds = [intent_threshold(len(e.text)) for e in examples]
-                groups.append(
-                    _PrefixGroup(size, examples, [e.text for e in examples], thresholds)
-                )
+                groups.append(_PrefixGroup(size, examples, [e.text for e in examples], thresholds))
             self._prefix_groups[key] = groups
         return groups
 
@@ -674,7 +673,9 @@ def parse_number(text: str, locale: str) -> float | None:
         # English "once" is one time, not the Spanish eleven: "once a week".
         words = [w for w in words if w != "once"]
     values.extend(float(n) for n in _numbers_in_words(words))
-    if len(values) != 1:
+    # Four hundred nines is a float's infinity: no number anyone means, and int() of it
+    # raises.
+    if len(values) != 1 or not math.isfinite(values[0]):
         return None
     return values[0]
 
@@ -835,8 +836,16 @@ def _rating_number(words: list[str], high: int) -> int | None:
     out_of = _OUT_OF.match(phrase)
     if out_of is not None:
         # "8/10" on a 1-5 scale is a different scale, not an 8.
-        return int(out_of.group(1)) if int(out_of.group(2)) == high else None
-    digits = [w for w in spelled if w.isdigit()]
+        value, scale = _small(out_of.group(1)), _small(out_of.group(2))
+        return value if scale == high else None
+    # isdecimal, not isdigit: "፩" (Ethiopic one) is a digit that int() refuses.
+    digits = [w for w in spelled if w.isdecimal()]
     if len(spelled) == 1 and digits:
-        return int(digits[0])
+        return _small(digits[0])
     return None
+
+
+def _small(digits: str) -> int | None:
+    """Decimal digits as an int, or None past any scale: int() refuses strings of more
+    than 4300 digits, and NFKD turns 2200 "⑳" into 4400 of them."""
+    return int(digits) if len(digits) <= 9 else None
