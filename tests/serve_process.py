@@ -25,11 +25,18 @@ import os
 import signal
 import socket
 import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.config import normalise_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 # Start-up imports the dialogs, the catalog and Babel's data and runs migrations:
@@ -235,3 +242,24 @@ def gated_serve() -> None:
     TurnService.handle = waiting_handle  # type: ignore[method-assign]
     runner.pull_senders = senders  # type: ignore[assignment]
     sys.exit(main(["serve"]))
+
+
+@asynccontextmanager
+async def fresh_pg_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database of the caller's own on `server_url`; its URL.
+    Dropped after, connections and all. (Advisory locks are per database, so other
+    tests' replicas never wait for this one's migration lock.)"""
+    admin = create_async_engine(normalise_database_url(server_url), isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    async with admin.connect() as conn:
+        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield (
+            make_url(normalise_database_url(server_url))
+            .set(database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.dispose()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 import aiohttp
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col, select
 
@@ -35,7 +33,7 @@ from bot.store import migrate
 from bot.store.db import Database
 from bot.store.models import ChannelIdentity, Conversation, InboxMessage, MessageLog
 from tests.conftest import make_settings
-from tests.serve_process import Server, start_serve, wait_for_lines
+from tests.serve_process import Server, fresh_pg_database, start_serve, wait_for_lines
 
 PG_URL = os.environ.get("COACH_TEST_DATABASE_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs COACH_TEST_DATABASE_URL (PostgreSQL)")
@@ -62,20 +60,8 @@ SCRIPT = [
 async def database() -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database; its URL."""
     assert PG_URL
-    admin = create_async_engine(normalise_database_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"replicas_{uuid.uuid4().hex[:10]}"
-    async with admin.connect() as conn:
-        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield (
-            make_url(normalise_database_url(PG_URL))
-            .set(database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.dispose()
+    async with fresh_pg_database(PG_URL, "replicas") as url:
+        yield url
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import os
 import signal
 import sqlite3
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -25,7 +24,6 @@ from typing import Any
 import aiohttp
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlmodel import col, select
 
@@ -41,6 +39,7 @@ from tests.serve_process import (
     DEADLINE,
     HELD_CHANNEL,
     Server,
+    fresh_pg_database,
     start_serve,
     wait_for_lines,
     wait_for_log,
@@ -320,20 +319,8 @@ async def database() -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database of the test's own; its URL. (Advisory locks
     are per database, so other tests' replicas never wait for this one's lock.)"""
     assert PG_URL
-    admin = create_async_engine(normalise_database_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"shutdown_{uuid.uuid4().hex[:10]}"
-    async with admin.connect() as conn:
-        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield (
-            make_url(normalise_database_url(PG_URL))
-            .set(database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.dispose()
+    async with fresh_pg_database(PG_URL, "shutdown") as url:
+        yield url
 
 
 # The replica's sessions: client backends in this database other than the test's own.
