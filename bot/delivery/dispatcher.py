@@ -298,23 +298,26 @@ class Dispatcher:
 
         async def one_identity(items: list[_Claimed]) -> None:
             async with gate:
-                await self._send_in_order(items, report)
+                await self._send_in_order(items, report, mark_together=False)
 
         await asyncio.gather(*(one_identity(items) for items in by_identity.values()))
         self.totals.update(report.outcomes)
         return report
 
-    async def _send_in_order(self, items: list[_Claimed], report: DispatchReport) -> None:
-        """Send claimed rows to one identity, in order. Sent rows are marked together
-        (one transaction, not one each) once the run ends, another outcome comes, or
-        half the lease has gone, so a mark never arrives after the lease ran out."""
+    async def _send_in_order(
+        self, items: list[_Claimed], report: DispatchReport, *, mark_together: bool = True
+    ) -> None:
+        """Send claimed rows to one identity, in order. With `mark_together` (a turn's
+        replies) sent rows are marked in one statement once the run ends, another
+        outcome comes, or half the lease has gone, so a mark never arrives after the
+        lease ran out; a dispatch round records each row as it goes."""
         sent: list[_Claimed] = []
         for index, item in enumerate(items):
             if sent and self.clock.now() >= item.token - self.lease / 2:
                 await self._mark_sent(sent, report)
                 sent = []
             outcome = await self._send(item)
-            if outcome.kind == "sent":
+            if outcome.kind == "sent" and mark_together:
                 sent.append(item)
                 continue
             if sent:
