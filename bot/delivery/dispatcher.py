@@ -168,6 +168,9 @@ class Dispatcher:
         # one person's replies go in the order their turns committed.
         self._direct: set[asyncio.Task[None]] = set()
         self._sending_to: dict[int, asyncio.Lock] = {}
+        # Set while the loop waits between rounds: a one-shot worker stops it then,
+        # rather than cancel it in the middle of a claim's transaction.
+        self.between_rounds = asyncio.Event()
 
     @classmethod
     def from_settings(
@@ -236,8 +239,12 @@ class Dispatcher:
                     log.exception("dispatch round failed; trying again at the next poll")
                 if report.claimed >= self.batch_size:
                     continue  # a full claim: more may be waiting
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), poll_seconds)
+                self.between_rounds.set()
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), poll_seconds)
+                finally:
+                    self.between_rounds.clear()
                 self._wake.clear()
         finally:
             await self.release()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
 import signal
@@ -37,6 +38,9 @@ log = logging.getLogger("bot.delivery.worker")
 # --until-idle looks this often whether anything is left (rows waiting for another
 # worker's lease to run out become due only as time passes).
 IDLE_CHECK_SECONDS = 0.5
+# How long --until-idle waits for the dispatcher's round in flight to end before it
+# stops it anyway: far above a round's milliseconds, well below a test's patience.
+IDLE_STOP_SECONDS = 5.0
 
 
 def _load_senders(spec: str | None, services: Services) -> Mapping[str, Sender]:
@@ -83,6 +87,12 @@ async def work(
     try:
         while not stop.is_set():
             if until_idle and await _left(services) == 0:
+                # Stop the dispatcher between rounds, not inside a claim's transaction
+                # (this loop kicks it twice a second); a round takes milliseconds.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        runner.dispatcher.between_rounds.wait(), IDLE_STOP_SECONDS
+                    )
                 break
             try:
                 await asyncio.wait_for(stop.wait(), IDLE_CHECK_SECONDS)
