@@ -125,11 +125,16 @@ async def test_one_persons_replies_arrive_in_the_order_their_turns_committed(
 
     first = await any_services.turns.handle(telegram("hi", "u1"))
     second = await any_services.turns.handle(telegram("Sam", "u2"))
+    await asyncio.sleep(0.25)  # the first turn's send is done; the second's may be queued
+    third = await any_services.turns.handle(telegram("menu", "u3"))
     await settle(dispatcher)
     assert [m.text for m in sender.sent] == [
         *(r.text for r in first.replies),
         *(r.text for r in second.replies),
+        *(r.text for r in third.replies),
     ]
+    # Nothing is kept per person once their replies are out.
+    assert dispatcher._sending_to == {}
 
 
 async def test_a_refused_send_backs_off_and_the_dispatcher_retries_it(

@@ -168,6 +168,7 @@ class Dispatcher:
         # one person's replies go in the order their turns committed.
         self._direct: set[asyncio.Task[None]] = set()
         self._sending_to: dict[int, asyncio.Lock] = {}
+        self._queued_for: Counter[int] = Counter()  # sends holding or awaiting that lock
         # Set while the loop waits between rounds: a one-shot worker stops it then,
         # rather than cancel it in the middle of a claim's transaction.
         self.between_rounds = asyncio.Event()
@@ -216,6 +217,7 @@ class Dispatcher:
     async def _send_direct(self, items: list[_Claimed]) -> None:
         key = items[0].identity.id or 0
         lock = self._sending_to.setdefault(key, asyncio.Lock())
+        self._queued_for[key] += 1
         report = DispatchReport(claimed=len(items))
         try:
             async with lock:
@@ -224,7 +226,12 @@ class Dispatcher:
             # The rows keep their claim and go again after the lease.
             log.exception("sending a turn's replies failed; they go again after the lease")
         finally:
-            if not lock.locked() and self._sending_to.get(key) is lock:
+            # Dropped only when nobody else holds or awaits it: a released lock whose
+            # next waiter has not run yet reads as unlocked, and a fresh lock then
+            # would let a later turn's replies overtake that waiter's.
+            self._queued_for[key] -= 1
+            if self._queued_for[key] == 0:
+                del self._queued_for[key]
                 del self._sending_to[key]
             self.totals.update(report.outcomes)
 
