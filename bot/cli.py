@@ -7,15 +7,14 @@ import asyncio
 import contextlib
 import getpass
 import logging
-import os
 import signal
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import bot
+from bot.shutdown import exit_within
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -610,7 +609,8 @@ class _StartUp:
             return
         self.signal_name = sig.name
         self.announce()
-        _exit_within(self.grace)  # if the database stopped answering, rolling back could hang
+        # If the database stopped answering, rolling back could hang.
+        exit_within(self.grace, "start-up stop")
         if self._task is not None:
             self._task.cancel()
 
@@ -663,23 +663,9 @@ def _stopping(grace: float) -> Callable[[Any], Awaitable[None]]:
 
     async def hook(app: Any) -> None:
         log.info("stopping: finishing turns in flight", extra={"grace_seconds": grace})
-        _exit_within(grace)
+        exit_within(grace)
 
     return hook
-
-
-def _exit_within(grace: float) -> None:
-    """Exit 1 after `grace` seconds if the process is still there (a clean-up hung)."""
-
-    def overdue() -> None:
-        log.error("shutdown overran its grace period; exiting now")
-        logging.shutdown()
-        os._exit(1)
-
-    # A thread, not a task: it must fire even when the event loop is stuck.
-    watchdog = threading.Timer(grace, overdue)
-    watchdog.daemon = True
-    watchdog.start()
 
 
 def _since(text: str) -> datetime:

@@ -331,6 +331,22 @@ async def test_a_stopped_dispatcher_hands_its_claims_back(
     assert (released.status, released.lease_until, released.attempts) == ("pending", None, 0)
 
 
+async def test_a_stop_that_comes_with_a_kick_still_stops_the_loop(
+    any_services: Services, clock: FakeClock
+) -> None:
+    # A turn's kick and a shutdown's cancel in the same moment: on Python 3.11,
+    # asyncio.wait_for returned the kick and dropped the cancel, and the stop waited for
+    # the loop forever (seen as a delivery worker that never exited).
+    dispatcher = make_dispatcher(any_services, clock, RecordingSender(clock))
+    task = asyncio.create_task(dispatcher.run(poll_seconds=3600))
+    await asyncio.wait_for(dispatcher.between_rounds.wait(), 5)
+    dispatcher.kick()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert done == {task}
+    assert task.cancelled()
+
+
 async def test_a_kick_sends_at_once(any_services: Services, clock: FakeClock) -> None:
     sender = RecordingSender(clock)
     dispatcher = make_dispatcher(any_services, clock, sender)

@@ -191,37 +191,28 @@ async def _no_worker_left_behind() -> AsyncIterator[None]:
             await process.wait()
 
 
-# How long a --until-idle worker gets to exit by itself once all is sent. Twice in this
-# session's full CI runs (2 cores, the soak and replica tests beside it) a worker had
-# sent and marked everything yet not exited within 90 s, with nothing in its log; not
-# reproduced in 20 runs alone or under load. Until that is understood, such a worker
-# is stopped with SIGTERM (and must exit 0 then) and the test says so in a warning,
-# rather than failing what it checks: every message sent exactly once.
-SELF_EXIT_SECONDS = 30.0
-STOP_SECONDS = 15.0
+# A --until-idle worker exits by itself once all is sent. Its stop is bounded: the
+# dispatcher's round gets IDLE_STOP_SECONDS (5), the stop the shutdown grace period
+# (10), after which the watchdog ends the process (bot/shutdown.py). Twice, in loaded
+# full runs before that bound, a worker had sent everything and then hung in its stop.
+EXIT_SECONDS = 45.0
 
 
-async def _exit_code(worker: asyncio.subprocess.Process) -> int:
+async def _exit_code(worker: asyncio.subprocess.Process, log: Path) -> int:
     try:
-        return await asyncio.wait_for(worker.wait(), SELF_EXIT_SECONDS)
+        code = await asyncio.wait_for(worker.wait(), EXIT_SECONDS)
     except TimeoutError:
-        pass
-    warnings.warn(
-        f"worker {worker.pid} had sent everything but did not exit by itself within "
-        f"{SELF_EXIT_SECONDS:.0f} s; stopping it with SIGTERM",
-        stacklevel=2,
-    )
-    worker.send_signal(signal.SIGTERM)
-    try:
-        return await asyncio.wait_for(worker.wait(), STOP_SECONDS)
-    except TimeoutError:
-        pass
-    # Seen once: SIGTERM did not stop it either, its loop stuck. Killed, and reported,
-    # so the run still checks what it is about (everything sent exactly once).
-    warnings.warn(f"worker {worker.pid} ignored SIGTERM too; killed", stacklevel=2)
-    worker.kill()
-    await worker.wait()
-    return 0
+        code = None
+    text = await asyncio.to_thread(log.read_text)
+    assert code is not None, f"worker {worker.pid} still running after {EXIT_SECONDS:.0f} s\n{text}"
+    if code == 1 and "overran its grace period" in text:
+        # The watchdog ended a stop that hung (what this test checks, every message sent
+        # once, is unaffected): said loudly, with where it hung, not failed.
+        warnings.warn(
+            f"worker {worker.pid}'s stop hung; its watchdog ended it:\n{text}", stacklevel=2
+        )
+        return 0
+    return code
 
 
 def read_lines(path: Path) -> list[str]:
@@ -259,11 +250,9 @@ async def test_two_workers_send_everything_once_after_one_is_killed_mid_send(
     (tmp_path / "go").touch()
     # Every message recorded: what this test is about.
     await wait_for_lines(tmp_path / "record", len(expected))
-    for worker in (first, second):
-        code = await _exit_code(worker)
-        assert code == 0, (tmp_path / "first.log").read_text() + (
-            tmp_path / "second.log"
-        ).read_text()
+    for worker, name in ((first, "first"), (second, "second")):
+        log = tmp_path / f"{name}.log"
+        assert await _exit_code(worker, log) == 0, log.read_text()
 
     records = [line.split() for line in (tmp_path / "record").read_text().splitlines()]
     sent = Counter(int(n) for n, _pid in records)

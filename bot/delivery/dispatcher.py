@@ -248,8 +248,12 @@ class Dispatcher:
                     continue  # a full claim: more may be waiting
                 self.between_rounds.set()
                 try:
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for returns
+                    # instead of raising when a kick and a cancel come together, and a
+                    # stop that loses its cancel waits for this loop forever.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), poll_seconds)
+                        async with asyncio.timeout(poll_seconds):
+                            await self._wake.wait()
                 finally:
                     self.between_rounds.clear()
                 self._wake.clear()

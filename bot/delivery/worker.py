@@ -19,8 +19,8 @@ import importlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -31,9 +31,12 @@ from bot.delivery.senders import Sender
 from bot.engine.flows import FlowError
 from bot.logs import configure_logging
 from bot.services import Services, build_services
+from bot.shutdown import exit_within, pending_tasks
 from bot.store.models import OutboxMessage
 
 log = logging.getLogger("bot.delivery.worker")
+
+T = TypeVar("T")
 
 # --until-idle looks this often whether anything is left (rows waiting for another
 # worker's lease to run out become due only as time passes).
@@ -71,13 +74,34 @@ async def _left(services: Services) -> int:
     return int(count)
 
 
+async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """`work`'s result, or None (and `work` cancelled) if `stop` is set first: a signal
+    is heard even while the database is slow to answer."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
 async def work(
     services: Services,
     *,
     senders: Mapping[str, Sender] | None = None,
     jobs: bool = True,
     until_idle: bool = False,
+    stopping: Callable[[], object] | None = None,
 ) -> None:
+    """Run the delivery loops until a signal (or, with `until_idle`, nothing is left),
+    then stop them within half the shutdown grace period. `stopping` is called as the
+    stop begins (main starts its watchdog there)."""
     runner = DeliveryRunner(services, senders, None if jobs else [])
     runner.start(schedule=jobs)
     stop = asyncio.Event()
@@ -86,20 +110,39 @@ async def work(
         loop.add_signal_handler(sig, stop.set)
     try:
         while not stop.is_set():
-            if until_idle and await _left(services) == 0:
-                # Stop the dispatcher between rounds, not inside a claim's transaction
-                # (this loop kicks it twice a second); a round takes milliseconds.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        runner.dispatcher.between_rounds.wait(), IDLE_STOP_SECONDS
+            if until_idle:
+                left = await _unless_stopped(_left(services), stop)
+                if left == 0:
+                    # Stop the dispatcher between rounds, not inside a claim's
+                    # transaction (this loop kicks it twice a second).
+                    await _unless_stopped(
+                        asyncio.wait_for(
+                            runner.dispatcher.between_rounds.wait(), IDLE_STOP_SECONDS
+                        ),
+                        stop,
                     )
-                break
+                    break
             try:
                 await asyncio.wait_for(stop.wait(), IDLE_CHECK_SECONDS)
             except TimeoutError:
                 runner.dispatcher.kick()
+    except TimeoutError:
+        pass  # the dispatcher stayed in a round past IDLE_STOP_SECONDS: stopped anyway
     finally:
-        await runner.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        if stopping is not None:
+            stopping()
+        grace = services.settings.shutdown_grace_seconds
+        try:
+            await asyncio.wait_for(runner.stop(), grace / 2)
+        except TimeoutError:
+            log.warning(
+                "the delivery loops did not stop within %.1f s; their claims run out "
+                "with the lease",
+                grace / 2,
+                extra={"tasks": pending_tasks()},
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,10 +164,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"coach worker: {len(exc.problems)} problem(s) in the dialogs", file=sys.stderr)
         return 1
 
+    grace = services.settings.shutdown_grace_seconds
+
     async def go() -> None:
         try:
             senders: Any = _load_senders(args.senders, services)
-            await work(services, senders=senders, jobs=not args.no_jobs, until_idle=args.until_idle)
+            await work(
+                services,
+                senders=senders,
+                jobs=not args.no_jobs,
+                until_idle=args.until_idle,
+                # Gone within the grace period whatever hangs in the stop or in closing
+                # the database (bot/shutdown.py says what can), every stack logged.
+                stopping=lambda: exit_within(grace, "the worker's stop"),
+            )
         finally:
             await services.close()
 
