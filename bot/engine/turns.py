@@ -41,6 +41,7 @@ from bot.store.models import (
     OutboxMessage,
     Person,
 )
+from bot.store.prepared import Prepared, sqlite_driver
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,16 @@ _WHO_LOCKED = _WHO.with_for_update(of=(Conversation, Person))
 _INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
 # Only the stored replies, as a Core row: loading the whole row as an ORM object cost
 # twice as much, on every turn, for the rare redelivery.
-_STORED = sa_select(_INBOX.c.replies).where(
-    _INBOX.c.channel == bindparam("channel"),
-    _INBOX.c.external_id.in_(bindparam("external_ids", expanding=True)),
-    _INBOX.c.message_id == bindparam("message_id"),
+_STORED = Prepared(
+    sa_select(_INBOX.c.replies).where(
+        _INBOX.c.channel == bindparam("channel"),
+        _INBOX.c.external_id.in_([bindparam("external_id"), bindparam("erased_id")]),
+        _INBOX.c.message_id == bindparam("message_id"),
+    )
 )
 _CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
 # The version read must still be there: another writer in between makes it miss.
-_WRITE_CONVERSATION = (
+_WRITE_CONVERSATION = Prepared(
     update(_CONVERSATIONS)
     .where(
         _CONVERSATIONS.c.id == bindparam("conversation_id"),
@@ -98,7 +101,10 @@ _WRITE_CONVERSATION = (
         updated_at=bindparam("now"),
     )
 )
-_LOG_LINES = insert(MessageLog.__table__)  # type: ignore[attr-defined]
+_LOG_LINES = Prepared(
+    insert(MessageLog.__table__),  # type: ignore[attr-defined]
+    column_keys=("person_id", "direction", "channel", "text", "buttons", "created_at"),
+)
 _OUTBOX_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
 _OUTBOX_ROWS = insert(_OUTBOX_TABLE).returning(_OUTBOX_TABLE.c.id, sort_by_parameter_order=True)
 
@@ -109,7 +115,10 @@ def _outbox_values(row: OutboxMessage) -> dict[str, Any]:
     }
 
 
-_INBOX_ROW = insert(InboxMessage.__table__)  # type: ignore[attr-defined]
+_INBOX_ROW = Prepared(
+    insert(_INBOX),
+    column_keys=("channel", "external_id", "message_id", "person_id", "replies", "received_at"),
+)
 
 
 class ReplySender(Protocol):
@@ -238,16 +247,16 @@ class TurnService:
             # The inbox check comes after the row lock, so a redelivery racing
             # the first delivery sees its committed replies.
             connection = await session.connection()
-            stored = (
-                await connection.execute(
-                    _STORED,
-                    {
-                        "channel": inbound.channel,
-                        "external_ids": [inbound.external_id, erased_identity(inbound)],
-                        "message_id": inbound.message_id,
-                    },
-                )
-            ).first()
+            # SQLite: the statements below go to sqlite3 directly (prepared.py says why).
+            driver = await sqlite_driver(connection)
+            stored = await _STORED.first(
+                connection,
+                driver,
+                channel=inbound.channel,
+                external_id=inbound.external_id,
+                erased_id=erased_identity(inbound),
+                message_id=inbound.message_id,
+            )
             if stored is not None:
                 return TurnResult.from_json(stored[0], duplicate=True), [], None
 
@@ -303,21 +312,20 @@ class TurnService:
 
             # The writes below are plain Core statements on the session's connection:
             # the ORM has nothing to track in them (and nothing here needs new ids).
-            written = await connection.execute(
-                _WRITE_CONVERSATION,
-                {
-                    "conversation_id": conversation.id,
-                    "read_version": conversation.version,
-                    "new_flow": state.flow,
-                    "new_step": state.step,
-                    "new_slots": state.slots,
-                    "new_stack": state.stack,
-                    "new_meta": state.meta,
-                    "new_version": conversation.version + 1,
-                    "now": now,
-                },
+            written = await _WRITE_CONVERSATION.rowcount(
+                connection,
+                driver,
+                conversation_id=conversation.id,
+                read_version=conversation.version,
+                new_flow=state.flow,
+                new_step=state.step,
+                new_slots=state.slots,
+                new_stack=state.stack,
+                new_meta=state.meta,
+                new_version=conversation.version + 1,
+                now=now,
             )
-            if written.rowcount != 1:
+            if written != 1:
                 raise ConversationConflict(f"conversation {conversation.id}")
 
             if now - identity.last_seen_at > LAST_SEEN_GRANULARITY:
@@ -340,23 +348,27 @@ class TurnService:
             ]
             # Plain INSERTs (one executemany for the log): no RETURNING, no ORM
             # bookkeeping.
-            await connection.execute(
-                _LOG_LINES,
+            await _LOG_LINES.many(
+                connection,
+                driver,
                 [
                     {"person_id": person.id, "channel": via, "created_at": now, **row}
                     for row in logged
                 ],
             )
-            await connection.execute(
-                _INBOX_ROW,
-                {
-                    "channel": inbound.channel,
-                    "external_id": inbound.external_id,
-                    "message_id": inbound.message_id,
-                    "person_id": person.id,
-                    "replies": result.to_json(),
-                    "received_at": now,
-                },
+            await _INBOX_ROW.many(
+                connection,
+                driver,
+                [
+                    {
+                        "channel": inbound.channel,
+                        "external_id": inbound.external_id,
+                        "message_id": inbound.message_id,
+                        "person_id": person.id,
+                        "replies": result.to_json(),
+                        "received_at": now,
+                    }
+                ],
             )
             outbox: list[OutboxMessage] = []
             claim: tuple[ChannelIdentity, datetime] | None = None

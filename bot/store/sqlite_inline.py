@@ -100,6 +100,11 @@ class InlineConnection(aiosqlite.Connection):
                 await asyncio.sleep(min(backoff, deadline - now))
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
+    @property
+    def sqlite3_connection(self) -> sqlite3.Connection:
+        """The connection itself, for statements prepared once (bot/store/prepared.py)."""
+        return self._conn
+
     async def begin_immediate(self) -> None:
         """BEGIN IMMEDIATE on the sqlite3 connection itself, waiting out another
         connection's write lock like any call."""
