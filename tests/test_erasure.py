@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import FakeClock
 from bot.services import Services
@@ -100,12 +101,70 @@ async def everything_about(services: Services, clock: FakeClock) -> tuple[int, i
             ]
         )
         await session.flush()
+        await _messages_to_others_about_the_learner(session, now, teacher, family, alert)
         # An alert acknowledged by the learner's own teacher stays the teacher's record;
         # one the learner somehow acknowledged must lose the learner's id.
         alert.acknowledged_by = learner.id
     chat = Chat(services.turns, USER)
     await chat.send("/resources")  # message log, inbox, conversation, recommendations
     return learner.id, teacher.id, family.id
+
+
+# The teacher's digest of another class, which never named the learner: kept whole.
+OTHER_DIGEST = "7A this week: Ana set a goal."
+
+
+async def _messages_to_others_about_the_learner(
+    session: AsyncSession, now: datetime, teacher: Person, family: Person, alert: SafetyAlert
+) -> None:
+    """A digest to the teacher (sent), an alert to the teacher (sent), a weekly nudge to
+    the family (not yet sent), each naming the learner; and the teacher's digest of a
+    class the learner is not in."""
+    identities = {
+        identity.person_id: identity.id
+        for identity in (await session.exec(select(ChannelIdentity))).all()
+    }
+    classes = (await session.exec(select(SchoolClass))).all()
+    other = SchoolClass(teacher_id=teacher.id, name="7A", created_at=now)
+    session.add(other)
+    await session.flush()
+
+    def message(person: Person, kind: str, text: str, key: str, **extra: Any) -> OutboxMessage:
+        return OutboxMessage(
+            identity_id=identities[person.id],
+            person_id=person.id,
+            kind=kind,
+            payload={"reply": {"text": text, "buttons": []}, **extra},
+            dedupe_key=key,
+            status="sent" if kind != "nudge" else "pending",
+            next_attempt_at=now,
+            created_at=now,
+            sent_at=now if kind != "nudge" else None,
+        )
+
+    week = {"class": "6B", "week": "2026-W01"}
+    session.add_all(
+        [
+            message(
+                teacher,
+                "digest",
+                f"6B this week: {NAME} completed a goal.",
+                "digest:6b",
+                digest={"class_id": classes[0].id, **week},
+                parts=[f"{NAME} completed a goal."],
+            ),
+            message(
+                teacher,
+                "digest",
+                OTHER_DIGEST,
+                "digest:7a",
+                digest={"class_id": other.id, **week, "class": "7A"},
+            ),
+            message(teacher, "alert", f"{NAME} may need you now.", "alert:1", alert_id=alert.id),
+            message(family, "nudge", f"This week {NAME} checked in twice.", "nudge:w1"),
+        ]
+    )
+    await session.flush()
 
 
 def _holds(value: Any, needles: tuple[str, ...]) -> bool:
@@ -144,6 +203,21 @@ async def test_every_table_is_searched_after_forget(
     # The check above is only as good as its reach: it looked at every reference.
     assert len(people_refs) >= 15
     assert people == {teacher_id, family_id}
+    async with any_services.db.reading() as session:
+        kept = {
+            row.dedupe_key: (row.status, row.payload)
+            for row in (await session.exec(select(OutboxMessage))).all()
+        }
+    # Sent: what names nobody stays (the teacher's export lists the class and week).
+    assert kept["digest:6b"][0] == "sent"
+    assert kept["digest:6b"][1].keys() == {"digest"}
+    assert kept["digest:6b"][1]["digest"]["week"] == "2026-W01"
+    assert kept["alert:1"][0] == "sent"
+    assert "reply" not in kept["alert:1"][1]
+    # Not yet sent: withdrawn, so nothing about the learner goes out after /forget.
+    assert kept["nudge:w1"] == ("skipped", {})
+    # A digest of a class the learner was never in is untouched.
+    assert kept["digest:7a"][1]["reply"]["text"] == OTHER_DIGEST
 
 
 async def test_erasing_a_teacher_removes_their_classes_and_codes(

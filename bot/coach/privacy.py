@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, or_, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,10 +18,14 @@ from bot.store.models import (
     ChannelIdentity,
     CheckIn,
     Conversation,
+    Enrollment,
+    FamilyLink,
     Goal,
     InterestProfile,
     MessageLog,
+    OutboxMessage,
     Person,
+    SafetyAlert,
     SchoolClass,
 )
 
@@ -140,6 +144,7 @@ async def erase_person(session: AsyncSession, person: Person) -> None:
     when the pragma is on for that connection.
     """
     pid = person.id
+    await _redact_messages_about(session, person)
     owners: dict[str, Any] = {
         "people": pid,
         "channel_identities": select(ChannelIdentity.id).where(ChannelIdentity.person_id == pid),
@@ -157,6 +162,73 @@ async def erase_person(session: AsyncSession, person: Person) -> None:
             else:
                 await session.exec(delete(table).where(match))
     await session.exec(delete(Person).where(col(Person.id) == pid))
+
+
+# What a message to someone else that named an erased learner keeps: its kind, when, to
+# whom, and (a digest) which class and week, which say nothing about the learner.
+_KEPT_KEYS = ("digest", "alert_id")
+# The status of an unsent message that named an erased learner: it will not go.
+_WITHDRAWN = "skipped"
+_WITHDRAWN_REASON = "withdrawn: a learner it names was erased"
+
+
+async def _redact_messages_about(session: AsyncSession, person: Person) -> None:
+    """Messages to other people that speak of this learner lose their text: a class's
+    digest to its teacher, a safeguarding alert to the teachers and the contact, a
+    nudge or milestone to their family. Sent ones keep only what names nobody (the
+    teacher's export still lists the digest's class and week); unsent ones are
+    withdrawn, so nothing about an erased learner goes out after /forget. Found
+    through the learner's classes, alerts and family links, before those go."""
+    pid = person.id
+    classes = set(
+        (await session.exec(select(Enrollment.class_id).where(Enrollment.learner_id == pid))).all()
+    )
+    teachers = set(
+        (
+            await session.exec(
+                select(SchoolClass.teacher_id).where(col(SchoolClass.id).in_(classes))
+            )
+        ).all()
+    )
+    alerts = set(
+        (await session.exec(select(SafetyAlert.id).where(SafetyAlert.learner_id == pid))).all()
+    )
+    families = set(
+        (await session.exec(select(FamilyLink.family_id).where(FamilyLink.learner_id == pid))).all()
+    )
+    kinds = [
+        and_(col(OutboxMessage.kind) == "digest", col(OutboxMessage.person_id).in_(teachers)),
+        and_(
+            col(OutboxMessage.kind).in_(("nudge", "milestone")),
+            col(OutboxMessage.person_id).in_(families),
+        ),
+    ]
+    if alerts:
+        kinds.append(col(OutboxMessage.kind) == "alert")
+    candidates = (
+        await session.exec(
+            select(OutboxMessage).where(col(OutboxMessage.person_id) != pid, or_(*kinds))
+        )
+    ).all()
+    for row in candidates:
+        payload = row.payload if isinstance(row.payload, dict) else {}
+        if row.kind == "digest":
+            about = payload.get("digest")
+            if not isinstance(about, dict) or about.get("class_id") not in classes:
+                continue
+        elif row.kind == "alert" and payload.get("alert_id") not in alerts:
+            continue
+        values: dict[str, Any] = {
+            "payload": {key: payload[key] for key in _KEPT_KEYS if key in payload}
+        }
+        if row.status in ("pending", "sending"):
+            values.update(status=_WITHDRAWN, lease_until=None, last_error=_WITHDRAWN_REASON)
+        await session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == row.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _iso(value: Any) -> str | None:
