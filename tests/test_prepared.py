@@ -7,8 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from bot.clock import FakeClock
 from bot.services import Services
@@ -96,3 +99,73 @@ async def test_postgres_has_no_driver_path(any_services: Services) -> None:
     async with any_services.db.transaction() as session:
         driver = await sqlite_driver(await session.connection())
     assert (driver is None) == any_services.db.is_postgres
+
+
+async def test_rows_read_on_the_driver_are_tracked_like_loaded_ones(
+    services: Services, clock: FakeClock
+) -> None:
+    from bot.engine.turns import _WHO, _WHO_PARTS, _WHO_ROW
+    from bot.store.models import ChannelIdentity, Person
+
+    await seed_learner(services.db, clock, "web-3", name="Sam")
+    async with services.db.transaction() as session:
+        connection = await session.connection()
+        driver = await sqlite_driver(connection)
+        row = await _WHO_ROW.first(connection, driver, channel="web", external_id="web-3")
+        assert row is not None
+        identity, person, conversation = _WHO_PARTS.split(session, row)
+        loaded = (await session.exec(_WHO, params={"channel": "web", "external_id": "web-3"})).one()
+        # The ORM finds the very objects in its identity map, with the same values.
+        assert (identity, person, conversation) == tuple(loaded)
+        assert not session.dirty
+        assert person.created_at.tzinfo is not None
+        person.name = "Samira"
+    async with services.db.reading() as session:
+        stored = (await session.exec(select(Person).where(Person.id == person.id))).one()
+        who = (
+            await session.exec(
+                select(ChannelIdentity).where(ChannelIdentity.person_id == person.id)
+            )
+        ).one()
+    assert stored.name == "Samira"
+    assert who.external_id == "web-3"
+
+
+async def test_new_rows_get_their_ids_and_a_duplicate_fails_as_sqlalchemy_says(
+    any_services: Services, clock: FakeClock
+) -> None:
+    from bot.engine.turns import _NEW_ROWS
+    from bot.store.models import ChannelIdentity, Person
+
+    now = clock.now()
+    async with any_services.db.transaction() as session:
+        connection = await session.connection()
+        driver = await sqlite_driver(connection)
+        person = Person(role="learner", locale="es", timezone="UTC", created_at=now, updated_at=now)
+        await _NEW_ROWS.add(session, connection, driver, person)
+        assert person.id is not None
+        identity = ChannelIdentity(
+            channel="web",
+            external_id="web-4",
+            person_id=person.id,
+            created_at=now,
+            last_seen_at=now,
+        )
+        await _NEW_ROWS.add(session, connection, driver, identity)
+        person.name = "Lu"  # a change after the insert is flushed at commit
+    async with any_services.db.reading() as session:
+        stored = (await session.exec(select(Person).where(Person.id == person.id))).one()
+    assert (stored.name, stored.locale, stored.created_at) == ("Lu", "es", now)
+    again = ChannelIdentity(
+        channel="web", external_id="web-4", person_id=person.id, created_at=now, last_seen_at=now
+    )
+    with pytest.raises(IntegrityError):
+        await _add_in_own_transaction(any_services, again)
+
+
+async def _add_in_own_transaction(services: Services, instance: object) -> None:
+    from bot.engine.turns import _NEW_ROWS
+
+    async with services.db.transaction() as session:
+        connection = await session.connection()
+        await _NEW_ROWS.add(session, connection, await sqlite_driver(connection), instance)

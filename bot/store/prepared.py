@@ -19,17 +19,32 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
+from sqlalchemy import Select, insert, inspect
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store import sqlite_inline
 
 _Processor = Callable[[Any], Any] | None
+
+
+@contextmanager
+def _as_sqlalchemy_errors(sql: str, parameters: Any) -> Iterator[None]:
+    """sqlite3's errors raised as SQLAlchemy raises them (IntegrityError, OperationalError
+    and the rest wrapping the original), so callers catch one kind either way."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, parameters, exc, sqlite3.Error) from exc
 
 
 class _Compiled:
@@ -50,7 +65,8 @@ class _Compiled:
             for name in order
         ]
         self.results: list[_Processor] = []
-        returned = getattr(statement, "selected_columns", None)
+        # What it returns: a SELECT's columns, or an INSERT's RETURNING.
+        returned = getattr(statement, "exported_columns", None)
         if returned is not None:
             self.results = [
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
@@ -89,12 +105,14 @@ class Prepared:
     async def first(
         self, connection: AsyncConnection, driver: sqlite3.Connection | None, **values: Any
     ) -> tuple[Any, ...] | None:
-        """The first row of a SELECT, or None."""
+        """The first row of a SELECT (or an INSERT ... RETURNING), or None."""
         if driver is None:
             found = (await connection.execute(self.statement, values)).first()
             return tuple(found) if found is not None else None
         compiled = self._for(connection.dialect)
-        raw = driver.execute(compiled.sql, compiled.parameters(values)).fetchone()
+        parameters = compiled.parameters(values)
+        with _as_sqlalchemy_errors(compiled.sql, parameters):
+            raw = driver.execute(compiled.sql, parameters).fetchone()
         return compiled.row(raw) if raw is not None else None
 
     async def rowcount(
@@ -104,7 +122,9 @@ class Prepared:
         if driver is None:
             return int((await connection.execute(self.statement, values)).rowcount)
         compiled = self._for(connection.dialect)
-        return int(driver.execute(compiled.sql, compiled.parameters(values)).rowcount)
+        parameters = compiled.parameters(values)
+        with _as_sqlalchemy_errors(compiled.sql, parameters):
+            return int(driver.execute(compiled.sql, parameters).rowcount)
 
     async def many(
         self,
@@ -117,10 +137,96 @@ class Prepared:
             await connection.execute(self.statement, list(rows))
             return
         compiled = self._for(connection.dialect)
-        if len(rows) == 1:
-            driver.execute(compiled.sql, compiled.parameters(rows[0]))
-        else:
-            driver.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        parameters = [compiled.parameters(row) for row in rows]
+        with _as_sqlalchemy_errors(compiled.sql, parameters):
+            if len(parameters) == 1:
+                driver.execute(compiled.sql, parameters[0])
+            else:
+                driver.executemany(compiled.sql, parameters)
+
+
+M = TypeVar("M")
+
+
+class Rows:
+    """How a row of a SELECT of whole ORM entities (select(A, B, ...)) splits into
+    each entity's attribute values."""
+
+    def __init__(self, statement: Executable, models: Sequence[type[Any]]) -> None:
+        assert isinstance(statement, Select)
+        columns = list(statement.selected_columns)
+        self.parts: list[tuple[type[Any], list[tuple[str, int]]]] = []
+        for model in models:
+            mapper = inspect(model)
+            self.parts.append(
+                (
+                    model,
+                    [
+                        (mapper.get_property_by_column(column).key, index)
+                        for index, column in enumerate(columns)
+                        if column.table is mapper.local_table
+                    ],
+                )
+            )
+
+    def split(self, session: AsyncSession, row: Sequence[Any]) -> list[Any]:
+        """The row's entities, each made persistent in `session` (see `persistent`)."""
+        return [
+            persistent(session, model, {key: row[index] for key, index in keys})
+            for model, keys in self.parts
+        ]
+
+
+def persistent(session: AsyncSession, model: type[M], values: Mapping[str, Any]) -> M:
+    """An ORM object for a row read on the driver, as a query would have loaded it: in
+    the session, unchanged, and any later change to it flushed at commit. (This is what
+    SQLAlchemy's loader does, through the public pieces: a new instance from the class
+    manager, its column values, make_transient_to_detached, add.) `values` must hold
+    every column attribute; the session must not hold that row already."""
+    instance: M = inspect(model).class_manager.new_instance()
+    instance.__dict__.update(values)
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
+
+
+class NewRows:
+    """INSERTs of new ORM objects, one table each: on SQLite the row goes in through the
+    driver and the object joins the session as if flushed; elsewhere the session
+    flushes it as usual."""
+
+    def __init__(self, *models: type[Any]) -> None:
+        self._inserts: dict[type[Any], tuple[Prepared, list[str]]] = {}
+        for model in models:
+            mapper = inspect(model)
+            table = mapper.local_table
+            keys = [prop.key for prop in mapper.column_attrs if not prop.columns[0].primary_key]
+            columns = [mapper.get_property(key).columns[0].name for key in keys]
+            statement = insert(table).returning(table.c.id)
+            self._inserts[model] = (Prepared(statement, column_keys=columns), keys)
+
+    async def add(
+        self,
+        session: AsyncSession,
+        connection: AsyncConnection,
+        driver: sqlite3.Connection | None,
+        instance: Any,
+    ) -> None:
+        """Write `instance` (a new object of one of the models) and give it its id."""
+        if driver is None:
+            session.add(instance)
+            await session.flush()
+            return
+        prepared, keys = self._inserts[type(instance)]
+        values = {
+            inspect(type(instance)).get_property(key).columns[0].name: getattr(instance, key)
+            for key in keys
+        }
+        found = await prepared.first(connection, driver, **values)
+        assert found is not None
+        instance.id = found[0]
+        make_transient_to_detached(instance)
+        session.add(instance)
 
 
 async def sqlite_driver(connection: AsyncConnection) -> sqlite3.Connection | None:
