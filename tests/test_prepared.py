@@ -169,3 +169,40 @@ async def _add_in_own_transaction(services: Services, instance: object) -> None:
     async with services.db.transaction() as session:
         connection = await session.connection()
         await _NEW_ROWS.add(session, connection, await sqlite_driver(connection), instance)
+
+
+async def test_returning_gives_each_rows_id_in_order(
+    any_services: Services, clock: FakeClock
+) -> None:
+    from bot.engine.turns import _OUTBOX_ROWS, _outbox_values
+    from bot.store.models import ChannelIdentity, OutboxMessage
+
+    await seed_learner(any_services.db, clock, "web-5")
+    now = clock.now()
+    async with any_services.db.transaction() as session:
+        identity = (
+            await session.exec(
+                select(ChannelIdentity).where(ChannelIdentity.external_id == "web-5")
+            )
+        ).one()
+        rows = [
+            OutboxMessage(
+                identity_id=identity.id,
+                person_id=identity.person_id,
+                payload={"reply": {"text": f"part {n}", "buttons": []}},
+                dedupe_key=f"reply:web:web-5:m1:{n}",
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for n in range(3)
+        ]
+        connection = await session.connection()
+        driver = await sqlite_driver(connection)
+        returned = await _OUTBOX_ROWS.returning(
+            connection, driver, [_outbox_values(row) for row in rows]
+        )
+    async with any_services.db.reading() as session:
+        stored = {
+            row.id: row.dedupe_key for row in (await session.exec(select(OutboxMessage))).all()
+        }
+    assert [stored[found[0]] for found in returned] == [row.dedupe_key for row in rows]

@@ -115,7 +115,10 @@ _LOG_LINES = Prepared(
     column_keys=("person_id", "direction", "channel", "text", "buttons", "created_at"),
 )
 _OUTBOX_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
-_OUTBOX_ROWS = insert(_OUTBOX_TABLE).returning(_OUTBOX_TABLE.c.id, sort_by_parameter_order=True)
+_OUTBOX_ROWS = Prepared(
+    insert(_OUTBOX_TABLE).returning(_OUTBOX_TABLE.c.id, sort_by_parameter_order=True),
+    column_keys=[column.name for column in _OUTBOX_TABLE.c if column.name != "id"],
+)
 
 
 def _outbox_values(row: OutboxMessage) -> dict[str, Any]:
@@ -409,14 +412,16 @@ class TurnService:
                         row.status, row.lease_until, row.attempts = "sending", claim[1], 1
                     outbox.append(row)
                 if outbox:
-                    # One INSERT for them all, returning their ids (the sender's handle)
-                    # in order; the rows stay out of the session, which has nothing
-                    # to track in them.
-                    ids = (
-                        await connection.execute(
-                            _OUTBOX_ROWS, [_outbox_values(row) for row in outbox]
+                    # Their ids (the sender's handle) in order, from one INSERT for them
+                    # all (on SQLite, one each on the driver: sqlite3's executemany
+                    # returns no rows); the rows stay out of the session, which has
+                    # nothing to track in them.
+                    ids = [
+                        found[0]
+                        for found in await _OUTBOX_ROWS.returning(
+                            connection, driver, [_outbox_values(row) for row in outbox]
                         )
-                    ).scalars()
+                    ]
                     for row, row_id in zip(outbox, ids, strict=True):
                         row.id = row_id
             return result, outbox, claim

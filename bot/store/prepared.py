@@ -115,6 +115,23 @@ class Prepared:
             raw = driver.execute(compiled.sql, parameters).fetchone()
         return compiled.row(raw) if raw is not None else None
 
+    async def returning(
+        self,
+        connection: AsyncConnection,
+        driver: sqlite3.Connection | None,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> list[tuple[Any, ...]]:
+        """Run an INSERT ... RETURNING for each of `rows`; what each returned, in order."""
+        if driver is None:
+            result = await connection.execute(self.statement, list(rows))
+            return [tuple(found) for found in result.all()]
+        returned = []
+        for row in rows:
+            found = await self.first(connection, driver, **row)
+            assert found is not None
+            returned.append(found)
+        return returned
+
     async def rowcount(
         self, connection: AsyncConnection, driver: sqlite3.Connection | None, **values: Any
     ) -> int:
