@@ -138,3 +138,18 @@ def test_mydata_in_the_console_saves_the_export_as_a_file(tmp_path: Path) -> Non
     data = json.loads((tmp_path / "coach-data.json").read_text(encoding="utf-8"))
     assert data["schema"] == "coach.export/v1"
     assert data["person"]["name"] == "Ana"
+
+
+def test_serving_takes_what_was_loaded_out_of_the_collectors_walk() -> None:
+    import gc
+
+    from bot import cli
+
+    walked_before = len(gc.get_objects())
+    try:
+        frozen = cli._settle_heap()
+        # A full collection now walks only what came after: a few objects, not all.
+        assert frozen >= walked_before // 2
+        assert len(gc.get_objects()) < walked_before // 10
+    finally:
+        gc.unfreeze()
