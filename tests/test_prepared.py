@@ -206,3 +206,25 @@ async def test_returning_gives_each_rows_id_in_order(
             row.id: row.dedupe_key for row in (await session.exec(select(OutboxMessage))).all()
         }
     assert [stored[found[0]] for found in returned] == [row.dedupe_key for row in rows]
+
+
+async def test_changes_are_written_once_and_leave_nothing_to_flush(
+    any_services: Services, clock: FakeClock
+) -> None:
+    from bot.engine.turns import _CHANGED_PEOPLE
+    from bot.store.models import Person
+
+    seeded = await seed_learner(any_services.db, clock, "web-6", name="Sam")
+    async with any_services.db.transaction() as session:
+        person = (await session.exec(select(Person).where(Person.id == seeded.id))).one()
+        person.name, person.locale = "Samira", "es"
+        connection = await session.connection()
+        driver = await sqlite_driver(connection)
+        await _CHANGED_PEOPLE.write(connection, driver, person)
+        # On SQLite the row is written and the flush has nothing left; elsewhere the
+        # flush at commit writes it, as ever.
+        assert session.is_modified(person) == (driver is None)
+        await _CHANGED_PEOPLE.write(connection, driver, person)  # nothing new: no write
+    async with any_services.db.reading() as session:
+        stored = (await session.exec(select(Person).where(Person.id == seeded.id))).one()
+    assert (stored.name, stored.locale, stored.timezone) == ("Samira", "es", "UTC")

@@ -43,7 +43,7 @@ from bot.store.models import (
     OutboxMessage,
     Person,
 )
-from bot.store.prepared import NewRows, Prepared, Rows, sqlite_driver
+from bot.store.prepared import Changes, NewRows, Prepared, Rows, sqlite_driver
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,10 @@ _WHO_PARTS = Rows(_WHO, (ChannelIdentity, Person, Conversation))
 # A first contact's three rows, written through the driver on SQLite (a flush each cost
 # ~250 us there).
 _NEW_ROWS = NewRows(Person, ChannelIdentity, Conversation)
+# What a turn changed on the person (a name, a language, onboarding answers) and the
+# identity (last seen), written through the driver on SQLite (prepared.Changes).
+_CHANGED_PEOPLE = Changes(Person)
+_CHANGED_IDENTITIES = Changes(ChannelIdentity)
 _INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
 # Only the stored replies, as a Core row: loading the whole row as an ORM object cost
 # twice as much, on every turn, for the rare redelivery.
@@ -353,6 +357,9 @@ class TurnService:
                 identity.last_seen_at = now
             if session.is_modified(person):
                 person.updated_at = now
+            # SQLite: written now through the driver, not by the flush at commit.
+            await _CHANGED_PEOPLE.write(connection, driver, person)
+            await _CHANGED_IDENTITIES.write(connection, driver, identity)
             assert person.id is not None
             assert identity.id is not None
             via = inbound.via or inbound.channel

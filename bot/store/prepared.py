@@ -23,11 +23,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, insert, inspect
+from sqlalchemy import Select, bindparam, insert, inspect, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -244,6 +245,52 @@ class NewRows:
         instance.id = found[0]
         make_transient_to_detached(instance)
         session.add(instance)
+
+
+class Changes:
+    """What changed on loaded ORM objects of one model, written through the driver as a
+    flush would write it (one UPDATE of the changed columns by id), then marked
+    unchanged so the flush at commit skips them. A flush of one changed row cost
+    ~175 us on SQLite; this, ~25. Elsewhere (driver None) the flush does it."""
+
+    def __init__(self, model: type[Any]) -> None:
+        mapper = inspect(model)
+        self._table = mapper.local_table
+        self._column = {prop.key: prop.columns[0] for prop in mapper.column_attrs}
+        self._updates: dict[tuple[str, ...], Prepared] = {}
+
+    def _update(self, keys: tuple[str, ...]) -> Prepared:
+        found = self._updates.get(keys)
+        if found is None:
+            # Bind names apart from the columns' (SQLAlchemy keeps those for itself).
+            statement = (
+                update(self._table)
+                .where(self._table.c.id == bindparam("row_id"))
+                .values({self._column[key].name: bindparam(f"new_{key}") for key in keys})
+            )
+            found = self._updates[keys] = Prepared(statement)
+        return found
+
+    async def write(
+        self, connection: AsyncConnection, driver: sqlite3.Connection | None, instance: Any
+    ) -> None:
+        if driver is None:
+            return
+        state = inspect(instance)
+        if not state.modified:
+            return
+        changed = {
+            attribute.key: attribute.value
+            for attribute in state.attrs
+            if attribute.history.has_changes()
+        }
+        if not changed:
+            return
+        keys = tuple(sorted(changed))
+        values = {f"new_{key}": changed[key] for key in keys}
+        await self._update(keys).rowcount(connection, driver, row_id=instance.id, **values)
+        for key, value in changed.items():
+            set_committed_value(instance, key, value)
 
 
 async def sqlite_driver(connection: AsyncConnection) -> sqlite3.Connection | None:
