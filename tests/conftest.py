@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from bot.services import Content, Services, build_services, load_content
 from bot.store import migrate
 from bot.store.db import Database
 from bot.testing.conversation import Chat
+from tests.serve_process import kill_leftovers
 
 PG_URL = os.environ.get("COACH_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
@@ -156,3 +157,10 @@ async def client(aiohttp_client: Any, any_services: Services) -> TestClient[Any,
     app.on_cleanup.clear()  # the services fixture closes the database
     result: TestClient[Any, Any] = await aiohttp_client(app)
     return result
+
+
+@pytest.fixture(autouse=True)
+def _no_server_left_behind() -> Iterator[None]:
+    """Kill any `coach serve` a test started and did not stop (tests/serve_process.py)."""
+    yield
+    kill_leftovers()

@@ -21,6 +21,7 @@ while work is in flight:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -99,6 +100,19 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
+# Every server a test starts: tests/conftest.py kills any still running when the test
+# ends, so a test that fails or times out never leaves a `coach serve` behind.
+STARTED: list[Server] = []
+
+
+def kill_leftovers() -> None:
+    while STARTED:
+        server = STARTED.pop()
+        if server.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                server.process.kill()
+
+
 async def start_serve(
     url: str,
     workdir: Path,
@@ -132,6 +146,7 @@ async def start_serve(
             *command, cwd=workdir, env=environ, stdout=out, stderr=out
         )
     server = Server(process, port, log)
+    STARTED.append(server)
     if wait_ready:
         await wait_until_ready(server)
     return server
