@@ -1,15 +1,20 @@
-"""A turn's fixed statements, run on SQLite's own connection when the database is SQLite.
+"""A turn's fixed database work, done on SQLite's own connection when the database is
+SQLite.
 
-Every turn runs the same handful of Core statements (bot/engine/turns.py). Through
-SQLAlchemy each costs ~60 us of Python around ~15 us of SQLite: an execution context,
-parameter processing, a cursor wrapper and a greenlet switch. On SQLite, whose calls
-run on the loop's thread anyway (sqlite_inline.py), a statement here is compiled once
-by SQLAlchemy for the engine's dialect (the same SQL text and the same bind processors
-it would use: JSON serialised, datetimes stored as UTC text) and then run on the
-sqlite3 connection inside the session's transaction. With the nine-turn warm-up in
-process, a turn went from 1.24 to 0.98 ms (medians of six rounds of 1,800 turns,
-side by side); README, Benchmarks, has the HTTP figures. Any other database takes
-SQLAlchemy's ordinary path, unchanged.
+Every turn runs the same handful of statements (bot/engine/turns.py): who is talking,
+the redelivery check, the conversation write, the log lines, the inbox row, the outbox
+rows, a first contact's three rows, what changed on the person. Through SQLAlchemy
+each costs ~60 us of Python (an execution context, parameter processing, a cursor
+wrapper, a greenlet switch; for the ORM, loading or a flush on top) around ~15 us of
+SQLite. On SQLite, whose calls run on the loop's thread anyway (sqlite_inline.py), a
+statement here is compiled once by SQLAlchemy for the engine's dialect (the same SQL
+text and the same bind and result processors it would use: JSON serialised,
+datetimes stored as UTC text) and then run on the sqlite3 connection inside the
+session's transaction; rows that the dialog needs as ORM objects become them as a
+query would have loaded them. With the nine-turn warm-up in process, a turn went from
+1.24 to about 0.8 ms (medians of six rounds of 1,800 turns, side by side); README,
+Benchmarks, has the HTTP figures. Any other database takes SQLAlchemy's ordinary
+path, unchanged (on PostgreSQL, with its row locks).
 
 Only for statements that run inside a transaction that holds SQLite's write lock
 (every transaction here begins IMMEDIATE), so none of them can meet SQLITE_BUSY.
@@ -214,14 +219,21 @@ class NewRows:
     flushes it as usual."""
 
     def __init__(self, *models: type[Any]) -> None:
-        self._inserts: dict[type[Any], tuple[Prepared, list[str]]] = {}
+        self._inserts: dict[type[Any], tuple[Prepared, list[tuple[str, str]]]] = {}
         for model in models:
             mapper = inspect(model)
             table = mapper.local_table
-            keys = [prop.key for prop in mapper.column_attrs if not prop.columns[0].primary_key]
-            columns = [mapper.get_property(key).columns[0].name for key in keys]
+            # (attribute, column) for every column but the id the database gives.
+            pairs = [
+                (prop.key, prop.columns[0].name)
+                for prop in mapper.column_attrs
+                if not prop.columns[0].primary_key
+            ]
             statement = insert(table).returning(table.c.id)
-            self._inserts[model] = (Prepared(statement, column_keys=columns), keys)
+            self._inserts[model] = (
+                Prepared(statement, column_keys=[column for _, column in pairs]),
+                pairs,
+            )
 
     async def add(
         self,
@@ -235,11 +247,8 @@ class NewRows:
             session.add(instance)
             await session.flush()
             return
-        prepared, keys = self._inserts[type(instance)]
-        values = {
-            inspect(type(instance)).get_property(key).columns[0].name: getattr(instance, key)
-            for key in keys
-        }
+        prepared, pairs = self._inserts[type(instance)]
+        values = {column: getattr(instance, key) for key, column in pairs}
         found = await prepared.first(connection, driver, **values)
         assert found is not None
         instance.id = found[0]
@@ -274,6 +283,7 @@ class Changes:
     async def write(
         self, connection: AsyncConnection, driver: sqlite3.Connection | None, instance: Any
     ) -> None:
+        """Write what changed on `instance` since it was loaded, if anything."""
         if driver is None:
             return
         state = inspect(instance)
