@@ -335,8 +335,8 @@ class TurnService:
                 await session.flush()
                 return result, [], None
 
-            # The writes below are plain Core statements on the session's connection:
-            # the ORM has nothing to track in them (and nothing here needs new ids).
+            # The writes below are plain statements on the session's connection (on
+            # SQLite, on sqlite3 itself): the ORM has nothing to track in them.
             written = await _WRITE_CONVERSATION.rowcount(
                 connection,
                 driver,
