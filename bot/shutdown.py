@@ -19,6 +19,7 @@ import io
 import logging
 import os
 import sys
+import tempfile
 import threading
 
 log = logging.getLogger(__name__)
@@ -41,15 +42,12 @@ def pending_tasks(loop: asyncio.AbstractEventLoop | None = None) -> str:
 
 def thread_stacks() -> str:
     """Every thread's Python stack, as faulthandler prints it (safe from any thread)."""
-    # faulthandler writes to a real file descriptor only.
-    read, write = os.pipe()
-    try:
-        with os.fdopen(write, "w", closefd=True) as sink:
-            faulthandler.dump_traceback(file=sink, all_threads=True)
-        with os.fdopen(read, "r", closefd=False) as source:
-            return source.read()
-    finally:
-        os.close(read)
+    # faulthandler writes to a real file descriptor only; a file, not a pipe, which
+    # would block the writer (and so the watchdog) once the stacks filled its buffer.
+    with tempfile.TemporaryFile("w+") as sink:
+        faulthandler.dump_traceback(file=sink, all_threads=True)
+        sink.seek(0)
+        return sink.read()
 
 
 class Watchdog:

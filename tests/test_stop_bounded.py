@@ -8,8 +8,11 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from bot.delivery import worker
 from bot.services import Services
@@ -97,3 +100,42 @@ async def test_a_one_shot_worker_with_nothing_to_send_stops_by_itself(
         10,
     )
     assert stops == ["stop"]
+
+
+def test_the_stacks_are_read_whole_however_long() -> None:
+    # Far past a pipe's 64 KiB: 40 threads 60 frames deep. A pipe blocked the writer
+    # there, and with it the watchdog that was to end the process.
+    release = threading.Event()
+
+    def deep(depth: int) -> None:
+        if depth:
+            deep(depth - 1)
+        else:
+            release.wait(30)
+
+    threads = [threading.Thread(target=deep, args=(60,), daemon=True) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(thread_stacks()), daemon=True)
+    try:
+        reader.start()
+        reader.join(10)
+        assert result, "thread_stacks did not return"
+        assert len(result[0]) > 65_536
+        assert result[0].count("in deep") >= 40 * 50
+    finally:
+        release.set()
+
+
+async def test_a_database_that_times_out_is_not_taken_for_idle(
+    any_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncpg's timeouts are TimeoutError too: a one-shot worker must fail with it,
+    # not exit 0 as if nothing were left to send.
+    async def times_out(services: Services) -> int:
+        raise TimeoutError
+
+    monkeypatch.setattr(worker, "_left", times_out)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(worker.work(any_services, jobs=False, until_idle=True), 10)

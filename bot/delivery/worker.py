@@ -114,23 +114,21 @@ async def work(
                 left = await _unless_stopped(_left(services), stop)
                 if left == 0:
                     # Stop the dispatcher between rounds, not inside a claim's
-                    # transaction (this loop kicks it twice a second).
-                    await _unless_stopped(
-                        asyncio.wait_for(
-                            runner.dispatcher.between_rounds.wait(), IDLE_STOP_SECONDS
-                        ),
-                        stop,
-                    )
+                    # transaction (this loop kicks it twice a second); one still in a
+                    # round after IDLE_STOP_SECONDS is stopped anyway.
+                    with contextlib.suppress(TimeoutError):
+                        await _unless_stopped(
+                            asyncio.wait_for(
+                                runner.dispatcher.between_rounds.wait(), IDLE_STOP_SECONDS
+                            ),
+                            stop,
+                        )
                     break
             try:
                 await asyncio.wait_for(stop.wait(), IDLE_CHECK_SECONDS)
             except TimeoutError:
                 runner.dispatcher.kick()
-    except TimeoutError:
-        pass  # the dispatcher stayed in a round past IDLE_STOP_SECONDS: stopped anyway
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         if stopping is not None:
             stopping()
         grace = services.settings.shutdown_grace_seconds
@@ -143,6 +141,10 @@ async def work(
                 grace / 2,
                 extra={"tasks": pending_tasks()},
             )
+        # Only now: a second signal during the stop is answered by the watchdog, not by
+        # Python's default (a KeyboardInterrupt traceback, or death by SIGTERM).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
